@@ -40,6 +40,7 @@ class ReplicaState:
     database_url: str
     redis_url: str
     log: str = ""
+    status: str = "running"  # running | exited | stopped | drained
 
 
 @dataclass
@@ -62,6 +63,9 @@ class StackState:
     secret: str
     publisher_key: str
     proxy_api_url: str = ""
+    control_url: str = ""  # the harness's own API (restart, scale, drain) for `gauntlet chaos`
+    control_token: str = ""
+    spec: dict = field(default_factory=dict)
     components: list[ComponentState] = field(default_factory=list)
     replicas: list[ReplicaState] = field(default_factory=list)
     proxies: list[ProxyState] = field(default_factory=list)

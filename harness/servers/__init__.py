@@ -1,0 +1,1 @@
+"""Recipes for the real servers a stack runs: Postgres, Redis, nginx, app replicas."""

@@ -1,0 +1,152 @@
+"""nginx as the load balancer in front of the replicas (HTTP and WebSocket upgrade).
+
+The upstream is rewritten and reloaded (SIGHUP) when replicas are added, removed or
+drained. Old workers keep their open WebSockets until those close or
+`worker_shutdown_timeout` passes, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from harness.ports import LOOPBACK
+from harness.process import ChildProcess, KillPolicy, StartError
+from harness.servers.base import Server, which
+
+LB_STRATEGIES = ("round_robin", "least_conn", "ip_hash")
+
+
+@dataclass
+class Upstream:
+    name: str
+    port: int
+    drained: bool = False
+
+
+def render_config(root: Path, port: int, strategy: str, upstreams: list[Upstream], log_dir: Path) -> str:
+    if strategy not in LB_STRATEGIES:
+        raise ValueError(f"unknown load-balancing strategy {strategy!r}: choose one of {', '.join(LB_STRATEGIES)}")
+    method = "" if strategy == "round_robin" else f"    {strategy};\n"
+    servers = "".join(
+        # A drained replica stays in the file marked `down` so ip_hash keeps its mapping.
+        f"    server {LOOPBACK}:{u.port} max_fails=1 fail_timeout=2s{' down' if u.drained else ''}; # {u.name}\n"
+        for u in upstreams
+    )
+    if not upstreams:
+        # nginx refuses an empty upstream; a closed port makes every request a 502.
+        servers = f"    server {LOOPBACK}:1 down;\n"
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""{user}worker_processes 2;
+daemon off;
+master_process on;
+pid {root}/nginx.pid;
+error_log {log_dir}/nginx-error.log warn;
+worker_rlimit_nofile 20000;
+worker_shutdown_timeout 30s;
+events {{ worker_connections 9000; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body;
+  proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fastcgi;
+  uwsgi_temp_path {root}/uwsgi;
+  scgi_temp_path {root}/scgi;
+  client_max_body_size 1m;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+  upstream replicas {{
+{method}{servers}    keepalive 64;
+  }}
+  server {{
+    listen {LOOPBACK}:{port} backlog=4096;
+    location / {{
+      proxy_pass http://replicas;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 60s;
+      # A refused connection (dead replica) is retried on the next one; a POST that
+      # already reached a replica is never sent twice.
+      proxy_next_upstream error timeout http_502;
+      proxy_next_upstream_tries 3;
+      add_header X-Upstream $upstream_addr always;
+    }}
+  }}
+}}
+"""
+
+
+class NginxServer(Server):
+    def __init__(self, root: Path, port: int, log_dir: Path, strategy: str) -> None:
+        self.name = "nginx"
+        self.root = root
+        self.port = port
+        self.log_dir = log_dir
+        self.strategy = strategy
+        self.binary = which("nginx", "nginx")
+        self.conf = root / "nginx.conf"
+        self.proc: ChildProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def write_config(self, upstreams: list[Upstream]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = render_config(self.root, self.port, self.strategy, upstreams, self.log_dir)
+        tmp = self.conf.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.conf)
+
+    def start(self, upstreams: list[Upstream], deadline: float) -> None:
+        self.write_config(upstreams)
+        argv = [self.binary, "-c", str(self.conf), "-p", str(self.root), "-e", str(self.log_dir / "nginx-error.log")]
+        # QUIT is nginx's graceful stop; TERM is its fast stop, which is what teardown wants.
+        self.proc = ChildProcess("nginx", argv, self.log_dir / "nginx.log", cwd=self.root,
+                                 kill_policy=KillPolicy(signal.SIGTERM, grace=3.0))
+        self.proc.start()
+        self.proc.wait_ready(self._answering, deadline, "serving")
+
+    def _answering(self) -> bool:
+        try:
+            urllib.request.urlopen(f"{self.url}/", timeout=0.5)
+        except urllib.error.HTTPError:
+            return True  # any HTTP answer (even 502 while replicas start) means nginx serves
+        return True
+
+    def reload(self, upstreams: list[Upstream], timeout: float = 5.0) -> None:
+        """Rewrite the upstream and reload; returns when new workers run the new config."""
+        if not self.alive():
+            raise StartError("nginx is not running")
+        self.write_config(upstreams)
+        check = self._test_config()
+        if check:
+            raise StartError(f"nginx rejected the new config: {check}")
+        master = psutil.Process(self.proc.pid)
+        before = {c.pid for c in master.children()}
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = {c.pid for c in master.children() if c.status() != psutil.STATUS_ZOMBIE}
+            if now - before:
+                return
+            time.sleep(0.02)
+        raise StartError("nginx did not start new workers after reload")
+
+    def _test_config(self) -> str:
+        import subprocess
+
+        done = subprocess.run(
+            [self.binary, "-t", "-q", "-c", str(self.conf), "-p", str(self.root), "-e", "/dev/null"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return "" if done.returncode == 0 else done.stderr.strip()
