@@ -1,0 +1,65 @@
+"""Shared fixtures: real Postgres and Redis servers, and stacks that always come down."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.ports import free_port
+from harness.servers.postgres import PostgresServer
+from harness.servers.redis import RedisServer
+from harness.spec import StackSpec
+from harness.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server_tmp():
+    path = Path(tempfile.mkdtemp(prefix="gauntlet-test-"))
+    path.chmod(0o711)  # the postgres account must reach its own subdirectory
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(server_tmp):
+    """A real Postgres (database `gauntlet`, user `gauntlet`, trust auth) for the session."""
+    server = PostgresServer(server_tmp / "pg", free_port(), server_tmp / "postgres.log")
+    try:
+        server.start(time.monotonic() + 30)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(server_tmp):
+    """A real Redis for the session."""
+    server = RedisServer(server_tmp / "redis", free_port(), server_tmp / "redis.log")
+    try:
+        server.start(time.monotonic() + 10)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stack_factory(tmp_path):
+    """Build LocalStacks that are torn down after the test, even when it fails."""
+    stacks: list[LocalStack] = []
+
+    def make(**fields) -> LocalStack:
+        fields.setdefault("runs_dir", tmp_path / "runs")
+        stack = LocalStack(StackSpec(**fields))
+        stacks.append(stack)
+        stack.up()
+        return stack
+
+    yield make
+    for stack in reversed(stacks):
+        stack.down()
