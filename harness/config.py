@@ -148,11 +148,16 @@ def _parse_app(raw: Any, source: str, base: Path) -> AppSpec:
     command = raw.get("command")
     if not isinstance(command, str) or not command.strip():
         raise ConfigError(f"{source}: app.command is required and must be a string, e.g. \"python -m myapp --port {{port}}\"")
-    if "{port}" not in command and "{port}" not in str(raw.get("env", {})):
-        raise ConfigError(f"{source}: app.command or app.env must use {{port}}: each replica gets its own port")
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise ConfigError(f"{source}: app.env must be a table of strings")
+    probe = {p: "x" for p in PLACEHOLDERS}
+    try:
+        AppSpec(command=command, env=dict(env), is_reference=False).render(probe)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if "{port}" not in command and not any("{port}" in v for v in env.values()):
+        raise ConfigError(f"{source}: app.command or app.env must use {{port}}: each replica gets its own port")
     health = raw.get("health_path", "/health")
     ready = raw.get("ready_path")
     for key, value in (("health_path", health), ("ready_path", ready)):
@@ -160,9 +165,5 @@ def _parse_app(raw: Any, source: str, base: Path) -> AppSpec:
             raise ConfigError(f"{source}: app.{key} must be a path starting with '/'")
     cwd = raw.get("cwd")
     cwd_path = str((base / cwd).resolve()) if isinstance(cwd, str) else str(base.resolve())
-    # Validate placeholders now, before anything starts.
-    probe = {p: "x" for p in PLACEHOLDERS}
-    spec = AppSpec(command=command, env=dict(env), health_path=health, ready_path=ready,
+    return AppSpec(command=command, env=dict(env), health_path=health, ready_path=ready,
                    cwd=cwd_path, is_reference=False)
-    spec.render(probe)
-    return spec

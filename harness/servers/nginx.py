@@ -85,6 +85,17 @@ http {{
 """
 
 
+def _workers(master: psutil.Process) -> dict[int, str]:
+    titles = {}
+    for child in master.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                titles[child.pid] = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            pass
+    return titles
+
+
 class NginxServer(Server):
     def __init__(self, root: Path, port: int, log_dir: Path, strategy: str) -> None:
         self.name = "nginx"
@@ -134,13 +145,18 @@ class NginxServer(Server):
         master = psutil.Process(self.proc.pid)
         before = {c.pid for c in master.children()}
         os.kill(self.proc.pid, signal.SIGHUP)
+        # Done when new workers run and every old one has stopped accepting: an old worker
+        # lingers while its WebSockets stay open, but then its title says "shutting down".
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            now = {c.pid for c in master.children() if c.status() != psutil.STATUS_ZOMBIE}
-            if now - before:
+            workers = _workers(master)
+            new = [pid for pid in workers if pid not in before]
+            old_accepting = [pid for pid, title in workers.items()
+                             if pid in before and "shutting down" not in title]
+            if new and not old_accepting:
                 return
             time.sleep(0.02)
-        raise StartError("nginx did not start new workers after reload")
+        raise StartError("nginx did not switch to the new config after reload")
 
     def _test_config(self) -> str:
         import subprocess
