@@ -1,0 +1,5 @@
+import sys
+
+from sut.main import main
+
+sys.exit(main())

@@ -1,0 +1,182 @@
+"""From broker to hub: resolve references, and catch up from Postgres after a drop.
+
+A broker only moves messages; while this replica's broker connection is down,
+whatever other replicas publish never arrives here. So after every (re)connect the
+replica reads the notifications it may have missed from Postgres and delivers those
+the hub has not delivered yet.
+
+Where to start reading: the low watermark, the highest id received at least
+`CATCHUP_MARGIN` seconds before the drop was noticed. Not simply the highest id
+received: Redis messages from different publishing replicas arrive out of id order
+(replica A commits 10, replica B commits 11, B's PUBLISH lands first), so having seen
+11 does not prove 10 arrived. The margin also covers the time it takes to notice a
+drop (a few seconds of failed health checks). Reading a bit too much is harmless: the
+hub drops ids it has delivered already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+
+from sut.backoff import Backoff
+from sut.brokers import Broker
+from sut.db import Database, DatabaseUnavailable
+from sut.defects import DROP_FANOUT_RATE, DUP_CATCHUP_WINDOW, Defects
+from sut.hub import Hub
+from sut.models import Notification, NotificationRef
+
+log = logging.getLogger("sut.fanout")
+
+CATCHUP_MARGIN = 10.0
+CATCHUP_PAGE = 1000
+# Receipts older than this are folded into one number; must exceed CATCHUP_MARGIN.
+RECEIPT_WINDOW = 60.0
+REF_FETCH_DEADLINE = 15.0
+
+
+class Fanout:
+    def __init__(self, hub: Hub, db: Database, broker: Broker, defects: Defects, *, seed: int) -> None:
+        self.hub = hub
+        self.db = db
+        self.broker = broker
+        self.defects = defects
+        self._rng = random.Random(seed)
+        self._inbox: asyncio.Queue[Notification | NotificationRef] = asyncio.Queue()
+        self._receipts: deque[tuple[float, int]] = deque()  # (monotonic time, id) from the broker
+        self._settled = 0  # max id among receipts folded out of the window
+        self._pending_from: int | None = None  # catch up from here (None: nothing owed)
+        self._drops = 0  # bumped on every drop, so a catch-up knows if another drop happened meanwhile
+        self._ever_connected = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.catchup_messages = 0
+        self.catchups = 0
+        self.dropped_by_defect = 0
+        self.ref_failures = 0
+
+    async def start(self) -> None:
+        self.broker.on_message(self.receive)
+        self.broker.on_state(self.broker_state)
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="fanout-consume"),
+            asyncio.create_task(self._catch_up_loop(), name="fanout-catchup"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def receive(self, message: Notification | NotificationRef) -> None:
+        """Broker callback; a queue keeps arrival order while references are fetched."""
+        self._inbox.put_nowait(message)
+
+    def broker_state(self, connected: bool) -> None:
+        if connected:
+            if not self._ever_connected:
+                self._ever_connected = True
+                # Sockets may have connected while the broker was still unreachable;
+                # catch up from the first id this replica could have owed them.
+                if self.db.start_max_id is not None:
+                    self._owe_from(self.db.start_max_id)
+            self._wake.set()
+            return
+        self._drops += 1
+        watermark = self._low_watermark(time.monotonic())
+        if watermark is not None:
+            self._owe_from(watermark)
+            log.info("broker dropped; will catch up from id %d", watermark)
+
+    def _owe_from(self, after: int) -> None:
+        self._pending_from = after if self._pending_from is None else min(self._pending_from, after)
+
+    def _low_watermark(self, now: float) -> int | None:
+        floor = self.db.start_max_id
+        if floor is None and not self._receipts and not self._settled:
+            return None  # never reached the database, so no socket can be owed anything
+        mark = max(floor or 0, self._settled)
+        for at, notification_id in self._receipts:
+            if at > now - CATCHUP_MARGIN:
+                break
+            mark = max(mark, notification_id)
+        return mark
+
+    def _record_receipt(self, notification_id: int) -> None:
+        now = time.monotonic()
+        self._receipts.append((now, notification_id))
+        while self._receipts and self._receipts[0][0] < now - RECEIPT_WINDOW:
+            self._settled = max(self._settled, self._receipts.popleft()[1])
+
+    async def _consume(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            if self.defects.drop_fanout_1pct and self._rng.random() < DROP_FANOUT_RATE:
+                self.dropped_by_defect += 1  # defect: silently lose this one
+                continue
+            if isinstance(message, NotificationRef):
+                notification = await self._fetch(message.id)
+                if notification is None:
+                    continue
+            else:
+                notification = message
+            self.hub.deliver(notification)
+            self._record_receipt(notification.id)
+
+    async def _fetch(self, notification_id: int) -> Notification | None:
+        """Read a referenced notification, retrying while Postgres is unavailable."""
+        backoff = Backoff()
+        deadline = time.monotonic() + REF_FETCH_DEADLINE
+        while True:
+            try:
+                found = await self.db.notification(notification_id)
+                if found is None:
+                    log.warning("referenced notification %d does not exist", notification_id)
+                return found
+            except DatabaseUnavailable as exc:
+                if time.monotonic() > deadline:
+                    self.ref_failures += 1
+                    log.error("giving up on notification %d: %s", notification_id, exc)
+                    return None
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _catch_up_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending_from is not None and self.broker.is_connected():
+                if self.defects.no_catchup:  # defect: reconnect without catching up
+                    log.warning("skipping catch-up from id %d (defect no-catchup)", self._pending_from)
+                    self._pending_from = None
+                    break
+                after, drops = self._pending_from, self._drops
+                try:
+                    delivered = await self._catch_up(after)
+                except DatabaseUnavailable as exc:
+                    delay = backoff.next_delay()
+                    log.warning("catch-up from id %d failed (%s); retrying in %.1fs", after, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                backoff.reset()
+                self.catchups += 1
+                self.catchup_messages += delivered
+                log.info("caught up from id %d: %d notifications delivered", after, delivered)
+                if drops == self._drops:
+                    self._pending_from = None
+
+    async def _catch_up(self, after: int) -> int:
+        dedupe = not self.defects.dup_catchup
+        cursor = after if dedupe else max(0, after - DUP_CATCHUP_WINDOW)  # defect: resend a window
+        delivered = 0
+        while True:
+            page = await self.db.since(cursor, CATCHUP_PAGE)
+            for notification in page:
+                if self.hub.deliver(notification, dedupe=dedupe):
+                    delivered += 1
+            if len(page) < CATCHUP_PAGE:
+                return delivered
+            cursor = page[-1].id

@@ -1,0 +1,70 @@
+"""Fixtures for the reference SUT's tests: a fresh database per test on the session's
+Postgres, dedicated Postgres/Redis servers for tests that stop them, and replicas
+that are always stopped and reaped, even when a test fails."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sut_support import SutFactory
+
+from harness.ports import free_port
+from harness.process import KillPolicy
+from harness.servers.postgres import PostgresServer
+from harness.servers.redis import RedisServer
+
+# SIGINT is Postgres's fast shutdown; SIGTERM ("smart") would wait for the replicas
+# to disconnect, which they never do on their own.
+PG_FAST_STOP = KillPolicy(signal=signal.SIGINT, grace=5.0)
+
+
+@pytest.fixture
+def sut_factory(tmp_path, fresh_db):
+    # Depends on fresh_db so the replicas stop before their database is dropped.
+    factory = SutFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def fresh_db(postgres_server):
+    """The URL of a new, empty database on the session's Postgres."""
+    name = f"sut_{uuid.uuid4().hex[:10]}"
+    postgres_server.query(f"CREATE DATABASE {name}")
+    try:
+        yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        postgres_server.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis for this test alone (the test stops and restarts it)."""
+    server = RedisServer(tmp_path / "redis", free_port(), tmp_path / "redis.log")
+    try:
+        server.start(time.monotonic() + 10)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_postgres():
+    """A Postgres for this test alone (the test stops and restarts it)."""
+    root = Path(tempfile.mkdtemp(prefix="sut-pg-"))
+    root.chmod(0o711)  # the postgres account must reach its own subdirectory
+    server = PostgresServer(root / "pg", free_port(), root / "postgres.log")
+    try:
+        server.start(time.monotonic() + 30)
+        yield server
+    finally:
+        server.stop(PG_FAST_STOP)
+        shutil.rmtree(root, ignore_errors=True)
