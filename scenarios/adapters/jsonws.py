@@ -1,0 +1,102 @@
+"""Plain JSON over WebSocket, described by settings instead of code (`[load.jsonws]`).
+
+```toml
+[load]
+adapter = "jsonws"
+[load.jsonws]
+ws_url = "{ws_base}/stream?token={token}"        # {ws_url} {ws_base} {http_url} {user} {token}
+welcome_match = "type=hello"                     # optional first frame: which replica, newest id
+welcome_instance_path = "server"
+welcome_last_id_path = "seq"
+message_match = "type=event"                     # frames that are messages (default: all)
+key_path = "payload.key"                         # where the publisher's data landed
+sent_ts_path = "payload.sent_ts"
+id_path = "seq"
+origin_path = "from"
+user_path = "to"
+replay_path = "replayed"
+resume = { op = "resume", since = "{after}" }    # optional: frame sent after a reconnect
+publish_url = "/publish"                         # {user}; a path under the target, or a URL
+publish_body = { to = "{user}", payload = "{data}" }
+broadcast_url = "/publish-all"                   # optional
+broadcast_body = { payload = "{data}" }
+headers = { Authorization = "Bearer {publisher_key}" }
+ack_id_path = "seq"
+ack_instance_path = "server"                     # else the header below
+ack_instance_header = "X-Instance"
+read_paths = ["/items/{item}"]                   # {user} {item} {after} {token}
+```
+`{token}` is `<user>.<hex HMAC-SHA256(secret, user)>` when a secret is known, else the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from scenarios.adapters.base import AdapterError, ConnectFailed, Disconnected, Endpoint, Welcome
+from scenarios.adapters.declarative import (
+    FRAME_DEFAULTS, PUBLISH_DEFAULTS, FrameFields, HttpPublishing, matches, merge_settings, parse_match,
+)
+from scenarios.adapters.templates import check_json_template, check_template, render_json
+from scenarios.adapters.wsconn import WsConnection, open_ws, recv_json
+
+URL_VARS = ("ws_url", "ws_base", "http_url", "user", "token")
+DEFAULTS: dict[str, Any] = {
+    "ws_url": "{ws_url}?token={token}",
+    "welcome_match": "",
+    "resume": None,
+    **FRAME_DEFAULTS,
+    **PUBLISH_DEFAULTS,
+}
+
+
+class JsonWsAdapter:
+    name = "jsonws"
+
+    def __init__(self, endpoint: Endpoint, settings: Mapping[str, Any] | None = None) -> None:
+        s = merge_settings("jsonws", settings, DEFAULTS)
+        if not isinstance(s["ws_url"], str):
+            raise AdapterError("[load.jsonws] ws_url must be a string")
+        check_template(s["ws_url"], URL_VARS, "[load.jsonws] ws_url")
+        if s["resume"] is not None:
+            check_json_template(s["resume"], ("after",), "[load.jsonws] resume")
+        self.endpoint = endpoint
+        self.s = s
+        self.fields = FrameFields(s, "jsonws")
+        self.http = HttpPublishing(endpoint, s, "jsonws")
+        self._welcome = parse_match(s["welcome_match"], "[load.jsonws] welcome_match")
+        self.publish_request = self.http.publish_request
+        self.parse_ack = self.http.parse_ack
+        self.read_requests = self.http.read_requests
+
+    def ws_url(self, user: str) -> str:
+        parts = urlsplit(self.endpoint.ws_url)
+        base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        return self.s["ws_url"].format(
+            ws_url=self.endpoint.ws_url, ws_base=base, http_url=self.endpoint.http_url,
+            user=quote(user), token=quote(self.http.token(user)),
+        )
+
+    def urls(self) -> list[str]:
+        return [self.endpoint.http_url, self.ws_url("u0"), *self.http.absolute_urls()]
+
+    def connect(self, user: str, timeout: float) -> WsConnection:
+        ws = open_ws(self.ws_url(user), timeout)
+        welcome = Welcome()
+        if self._welcome is not None:
+            try:
+                frame = recv_json(ws, timeout=timeout)
+            except Disconnected as exc:
+                ws.close()
+                raise ConnectFailed(f"closed before the welcome frame: {exc.reason}", exc.code) from None
+            except TimeoutError:
+                ws.close()
+                raise ConnectFailed(f"no welcome frame within {timeout:g}s") from None
+            if not matches(frame, self._welcome):
+                ws.close()
+                raise ConnectFailed(f"first frame does not match welcome_match: {str(frame)[:80]}")
+            welcome = Welcome(*self.fields.welcome(frame))
+        resume = self.s["resume"]
+        resume_frame = (lambda after: render_json(resume, {"after": after})) if resume is not None else None
+        return WsConnection(ws, welcome, self.fields.decode, resume_frame)

@@ -1,0 +1,118 @@
+"""The reference SUT's protocol (docs: DESIGN.md, "Reference SUT protocol").
+
+- subscribe: `GET /ws?token=<user>.<hex HMAC-SHA256(secret, user)>`, first frame
+  `{"type":"init","instance","user","items","last_id"}`, close 4401 on a bad token
+- messages: `{"type":"notification","id","user","origin","data"}`, `"replay": true`
+  on frames answering `{"type":"resume","after":N}`
+- publish: `POST /api/notifications {"user","data"}` or `POST /api/broadcast {"data"}`
+  with `Authorization: Bearer <publisher key>` -> 201 `{"id","user","instance"}`;
+  every response carries `X-Instance`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from scenarios.adapters.base import (
+    Ack, AdapterError, ConnectFailed, Delivery, Disconnected, Endpoint, PublishRequest, ReadRequest, Welcome,
+)
+from scenarios.adapters.wsconn import WsConnection, open_ws, recv_json
+
+BAD_TOKEN = 4401
+
+
+def user_token(secret: str, user: str) -> str:
+    return f"{user}.{hmac.new(secret.encode(), user.encode(), hashlib.sha256).hexdigest()}"
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def decode_notification(frame: Any) -> Delivery | None:
+    if not isinstance(frame, dict) or frame.get("type") != "notification":
+        return None
+    data = frame.get("data")
+    key = sent = None
+    if isinstance(data, dict):
+        key = data.get("key")
+        sent = data.get("sent_ts")
+    return Delivery(
+        key=key if isinstance(key, str) else None,
+        sent_ts=float(sent) if isinstance(sent, (int, float)) else None,
+        id=_int_or_none(frame.get("id")),
+        origin=frame.get("origin"),
+        user=frame.get("user"),
+        replay=bool(frame.get("replay", False)),
+    )
+
+
+class ReferenceAdapter:
+    name = "reference"
+
+    def __init__(self, endpoint: Endpoint, settings: Mapping[str, Any] | None = None) -> None:
+        settings = dict(settings or {})
+        unknown = set(settings) - {"ws_path"}
+        if unknown:
+            raise AdapterError(f"[load.reference]: unknown setting {sorted(unknown)[0]!r}; known: ws_path")
+        if not endpoint.secret:
+            raise AdapterError(
+                "reference adapter needs the stack secret: start the stack with `gauntlet up` "
+                "(state file), or set GAUNTLET_SECRET / load.secret"
+            )
+        self.endpoint = endpoint
+        self._auth = {"Authorization": f"Bearer {endpoint.publisher_key}"}
+
+    def urls(self) -> list[str]:
+        return [self.endpoint.http_url, self.endpoint.ws_url]
+
+    def connect(self, user: str, timeout: float) -> WsConnection:
+        token = user_token(self.endpoint.secret, user)
+        ws = open_ws(f"{self.endpoint.ws_url}?token={quote(token)}", timeout)
+        try:
+            init = recv_json(ws, timeout=timeout)
+        except Disconnected as exc:
+            ws.close()
+            reason = "bad token" if exc.code == BAD_TOKEN else f"closed before init: {exc.reason}"
+            raise ConnectFailed(reason, exc.code) from None
+        except TimeoutError:
+            ws.close()
+            raise ConnectFailed(f"no init frame within {timeout:g}s") from None
+        if not isinstance(init, dict) or init.get("type") != "init":
+            ws.close()
+            raise ConnectFailed(f"first frame is not init: {str(init)[:80]}")
+        welcome = Welcome(instance=str(init.get("instance") or ""), last_id=_int_or_none(init.get("last_id")))
+        return WsConnection(ws, welcome, decode_notification, lambda after: {"type": "resume", "after": after})
+
+    def publish_request(self, user: str | None, data: dict) -> PublishRequest:
+        if user is None:
+            return PublishRequest("POST", "/api/broadcast", {"data": data}, self._auth, "POST /api/broadcast")
+        return PublishRequest("POST", "/api/notifications", {"user": user, "data": data}, self._auth,
+                              "POST /api/notifications")
+
+    def parse_ack(self, status: int, headers: Mapping[str, str], body: bytes) -> Ack:
+        instance = headers.get("X-Instance") or headers.get("x-instance") or ""
+        if not 200 <= status < 300:
+            return Ack(False, None, instance, f"HTTP {status}")
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            return Ack(True, None, instance, "ack body is not JSON")
+        if not isinstance(doc, dict):
+            return Ack(True, None, instance, "")
+        return Ack(True, _int_or_none(doc.get("id")), str(doc.get("instance") or instance), "")
+
+    def read_requests(self, user: str, item: int, after: int = 0) -> list[ReadRequest]:
+        token = user_token(self.endpoint.secret, user)
+        return [
+            ReadRequest("GET", f"/api/items/{item}", name="GET /api/items/{id}"),
+            ReadRequest("GET", f"/api/notifications?user={quote(user)}&after={after}&token={quote(token)}",
+                        {"Authorization": f"Bearer {token}"}, name="GET /api/notifications"),
+        ]

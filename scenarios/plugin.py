@@ -1,0 +1,349 @@
+"""Wires gauntlet into Locust through event listeners only (no runner subclassing).
+
+    init_command_line_parser  our custom arguments (settings.py)
+    init                      check settings, target and adapter; fail fast, one line
+    test_start                records dir, recorder, the process context, samplers;
+                              on the master: greet the workers (shipping.py)
+    request                   every HTTP request -> http.csv (Locust's measurement hook)
+    test_stop                 flush; a worker ships or reports; the master waits for all
+    quitting                  stop users so every publish has an outcome, then close files
+
+A locustfile calls `install(ScenarioDefaults(...))` and imports the user classes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import random
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import constant, constant_throughput, events
+from locust.runners import STATE_SPAWNING, STATE_RUNNING, MasterRunner, WorkerRunner
+
+from scenarios.adapters import AdapterError, Endpoint, TargetAdapter, make_adapter
+from scenarios.config import LoadConfig, LoadConfigError, load_config
+from scenarios.process import LoadProcess, set_current
+from scenarios.recorder import Recorder, resolve_run_dir
+from scenarios.safety import RemoteTargetError, check_url
+from scenarios.settings import (
+    LoadSettings, ScenarioDefaults, SettingsError, from_options, register_arguments, set_scenario,
+)
+from scenarios.shipping import (
+    DONE, HELLO, POOL, SHIP, Hello, RecordsReceiver, report_shared, shares_master_dir, ship_records,
+)
+from scenarios.storm import run_storms
+from scenarios.target import Target, TargetError, resolve_target
+from scenarios.users import PublisherUser, ReaderUser, SubscriberUser
+
+log = logging.getLogger("gauntlet.load")
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+USER_MISTAKES = (SettingsError, LoadConfigError, TargetError, AdapterError, RemoteTargetError)
+SAMPLE_EVERY = 1.0
+
+
+class SetupError(Exception):
+    """Something the operator has to fix before load can run."""
+
+
+def fatal(message: str, quiet: bool = False) -> None:
+    """A user mistake at startup: one line on stderr, exit 2, no traceback."""
+    if not quiet:
+        sys.stderr.write(f"gauntlet: error: {message}\n")
+        sys.stderr.flush()
+    sys.exit(2)
+
+
+def apply_user_settings(environment: Any, settings: LoadSettings) -> None:
+    """Weights and per-class knobs on the classes Locust will spawn."""
+    for cls in environment.user_classes:
+        if issubclass(cls, SubscriberUser):
+            cls.weight = settings.subscriber_weight
+        elif issubclass(cls, PublisherUser):
+            cls.weight = settings.publisher_weight
+            cls.fixed_count = settings.publishers
+            cls.concurrency = settings.max_inflight
+            cls.network_timeout = settings.publish_timeout
+            cls.connection_timeout = settings.publish_timeout
+        elif issubclass(cls, ReaderUser):
+            cls.weight = settings.reader_weight if settings.read_rate > 0 else 0
+            cls.wait_time = constant_throughput(settings.read_rate) if settings.read_rate > 0 else constant(3600)
+
+
+def build_adapter(config: LoadConfig, target: Target, allow_remote: bool) -> TargetAdapter:
+    check_url(target.http_url, allow_remote, "HTTP target")
+    check_url(target.ws_url, allow_remote, "WebSocket target")
+    adapter = make_adapter(config.adapter, Endpoint(target.http_url, target.ws_url, target.secret,
+                                                    target.publisher_key), config.adapter_settings)
+    for url in adapter.urls():
+        check_url(url, allow_remote, f"{config.adapter} adapter URL")
+    return adapter
+
+
+def subscriber_count(counts: dict[str, int], environment: Any) -> int:
+    names = {c.__name__ for c in environment.user_classes if issubclass(c, SubscriberUser)}
+    return sum(n for name, n in counts.items() if name in names)
+
+
+@dataclass
+class Plugin:
+    environment: Any
+    settings: LoadSettings
+    role: str  # local | master | worker
+    seed: int
+    run_dir: Path | None = None  # master / local: this run's directory (made at first start)
+    receiver: RecordsReceiver | None = None
+    hello: Hello | None = None
+    recorder: Recorder | None = None
+    proc: LoadProcess | None = None
+    shipping: bool = False
+    cycle: int = 0
+    greenlets: list[gevent.Greenlet] = field(default_factory=list)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def on_test_start(self, environment: Any, **_: Any) -> None:
+        try:
+            self.settings = from_options(environment.parsed_options)
+        except SettingsError as exc:
+            log.error("gauntlet: %s (keeping the previous settings)", exc)
+        if self.role != "worker":
+            apply_user_settings(environment, self.settings)
+        try:
+            if self.role == "master":
+                self._start_master()
+            else:
+                self._start_load_process()
+        except USER_MISTAKES + (SetupError,) as exc:
+            log.error("gauntlet: %s", exc)
+            environment.process_exit_code = 2
+            gevent.spawn(environment.runner.quit)
+
+    def _config_and_target(self, host: str | None) -> tuple[LoadConfig, Target]:
+        config = load_config(self.settings.config, self.settings.adapter)
+        return config, resolve_target(host, self.settings.state, config)
+
+    def _start_master(self) -> None:
+        config, target = self._config_and_target(self.environment.host)
+        build_adapter(config, target, self.settings.allow_remote)  # refuse before any worker starts
+        assert self.run_dir is not None and self.receiver is not None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        runner = self.environment.runner
+        self.receiver.greet({
+            "seed": self.seed, "subscribers": 0, "http_url": target.http_url, "ws_url": target.ws_url,
+            "secret": target.secret, "publisher_key": target.publisher_key, "replicas": list(target.replicas),
+            "allow_remote": self.settings.allow_remote,
+        })
+        log.info("gauntlet: %s, %d workers, records in %s", self.settings.scenario, len(self.receiver.expected),
+                 self.run_dir / "records")
+        self.greenlets.append(gevent.spawn(self._announce_pool, runner))
+
+    def _announce_pool(self, runner: Any) -> None:
+        last = -1
+        while True:
+            n = subscriber_count(runner.target_user_classes_count or {}, self.environment)
+            if n != last:
+                runner.send_message(POOL, {"subscribers": n})
+                last = n
+            gevent.sleep(2.0)
+
+    def _start_load_process(self) -> None:
+        env = self.environment
+        runner = env.runner
+        hello = self.hello
+        if self.role == "worker":
+            index = max(0, int(runner.worker_index))
+            if hello is not None:
+                self.seed = hello.seed
+                self.cycle = hello.cycle
+                target = Target(hello.http_url, hello.ws_url, hello.secret, hello.publisher_key,
+                                tuple(hello.replicas), source="master")
+                config = load_config(self.settings.config, self.settings.adapter)
+                shared = shares_master_dir(hello)
+                run_dir = Path(hello.run_dir) if shared else resolve_run_dir(self.settings.run_dir,
+                                                                            self.settings.scenario)
+                workers = hello.workers
+                allow_remote = self.settings.allow_remote or hello.allow_remote
+            else:
+                config, target = self._config_and_target(env.host)
+                shared, workers, allow_remote = False, 1, self.settings.allow_remote
+                run_dir = resolve_run_dir(self.settings.run_dir, self.settings.scenario)
+            self.shipping = not shared
+        else:
+            index, workers = 0, 1
+            config, target = self._config_and_target(env.host)
+            run_dir = self.run_dir or resolve_run_dir(self.settings.run_dir, self.settings.scenario)
+            self.run_dir = run_dir
+            allow_remote = self.settings.allow_remote
+        adapter = build_adapter(config, target, allow_remote)
+        worker = f"w{index}"
+        records = run_dir / "records" / worker
+        if self.recorder is None or self.recorder.directory != records:
+            if self.recorder is not None:
+                self.recorder.close()
+            self.recorder = Recorder(records, worker, batch=self.settings.flush_every)
+            atexit.register(self.recorder.close)
+        self.recorder.write_meta({
+            "scenario": self.settings.scenario, "adapter": config.adapter, "seed": self.seed,
+            "pid": _pid(), "host": socket.gethostname(), "target": target.http_url,
+            "workers": workers, "started": time.time(), "shipped": self.shipping,
+        })
+        self.recorder.start()
+        self.proc = LoadProcess(environment=env, settings=self.settings, target=target, adapter=adapter,
+                                recorder=self.recorder, worker=worker, worker_index=index, workers=workers,
+                                seed=self.seed, global_subscribers=hello.subscribers if hello else 0)
+        set_current(self.proc)
+        self.greenlets.append(gevent.spawn(self._sample_users, self.proc))
+        if self.settings.storm_at:
+            self.greenlets.append(gevent.spawn(run_storms, self.proc, time.time()))
+        if self.role == "local":
+            log.info("gauntlet: %s against %s (%s adapter, seed %d), records in %s", self.settings.scenario,
+                     target.http_url, config.adapter, self.seed, records)
+
+    def _sample_users(self, proc: LoadProcess) -> None:
+        runner = self.environment.runner
+        while True:
+            proc.recorder.users((time.time(), runner.user_count, proc.sockets))
+            gevent.sleep(SAMPLE_EVERY)
+
+    def on_test_stop(self, environment: Any, **_: Any) -> None:
+        for g in self.greenlets:
+            g.kill(block=False)
+        self.greenlets.clear()
+        if self.role == "master":
+            if self.receiver is not None and self.receiver.expected:
+                self.receiver.wait_all()
+            return
+        if self.recorder is not None:
+            self.recorder.flush()
+        if self.role == "worker":
+            self._report_records()
+
+    def _report_records(self) -> None:
+        runner = self.environment.runner
+        if self.recorder is not None and self.shipping:
+            sizes = ship_records(runner, self.recorder.directory, self.cycle)
+            log.info("gauntlet: shipped %d record files to the master", len(sizes))
+        else:
+            report_shared(runner, self.cycle)
+
+    def on_quitting(self, environment: Any, **_: Any) -> None:
+        runner = environment.runner
+        if self.role != "master" and runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            # Stop users now, while the recorder is open: in-flight publishes get their outcome.
+            runner.stop()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    # -- HTTP records (Locust's measurement hook) ----------------------------------------
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int = 0,
+                   exception: BaseException | None = None, response: Any = None, start_time: float | None = None,
+                   **_: Any) -> None:
+        if request_type not in HTTP_METHODS:
+            return
+        proc = self.proc
+        if proc is None or proc.recorder.closed:
+            return
+        status = getattr(response, "status_code", None) or None
+        headers = getattr(response, "headers", None) if status else None
+        instance = None
+        if headers is not None:
+            try:
+                instance = headers.get("X-Instance")
+            except Exception:
+                instance = None
+        ts = start_time if start_time is not None else time.time() - response_time / 1000
+        proc.recorder.http((ts, name, request_type, status, round(response_time, 3), 0 if exception else 1,
+                            instance, str(exception)[:200] if exception else None))
+
+    # -- worker messages ----------------------------------------------------------------
+
+    def on_hello(self, environment: Any, msg: Any) -> None:
+        try:
+            self.hello = Hello.from_msg(msg.data)
+        except (KeyError, TypeError) as exc:
+            log.error("gauntlet: bad hello from the master (version mismatch?): %s", exc)
+
+    def on_ship(self, environment: Any, msg: Any) -> None:
+        runner = environment.runner
+        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            runner.stop()  # fires test_stop, which ships
+        else:
+            self._report_records()
+
+    def on_pool(self, environment: Any, msg: Any) -> None:
+        if self.proc is not None:
+            self.proc.global_subscribers = int(msg.data.get("subscribers", 0))
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+_plugin: Plugin | None = None
+
+
+def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+    global _plugin
+    options = environment.parsed_options
+    if options is None:
+        return  # used as a library (tests build their own Environment)
+    runner = runner or environment.runner
+    role = "master" if isinstance(runner, MasterRunner) else "worker" if isinstance(runner, WorkerRunner) else "local"
+    forked_child = role == "worker" and bool(getattr(options, "processes", None))
+    try:
+        settings = from_options(options)
+        if role != "worker":
+            config = load_config(settings.config, settings.adapter)
+            target = resolve_target(options.host, settings.state, config)
+            build_adapter(config, target, settings.allow_remote)
+            if not environment.host:
+                environment.host = target.http_url
+    except USER_MISTAKES as exc:
+        fatal(str(exc), quiet=forked_child)
+        return
+    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    plugin = Plugin(environment=environment, settings=settings, role=role, seed=seed)
+    if role != "worker":
+        apply_user_settings(environment, settings)
+        plugin.run_dir = resolve_run_dir(settings.run_dir, settings.scenario)
+        log.info("gauntlet: seed %d (repeat with --seed %d); run dir %s", seed, seed, plugin.run_dir)
+    if role == "master":
+        plugin.receiver = RecordsReceiver(runner, plugin.run_dir, settings.ship_timeout)
+    if role == "worker":
+        runner.register_message(HELLO, plugin.on_hello)
+        runner.register_message(SHIP, plugin.on_ship, concurrent=True)
+        runner.register_message(POOL, plugin.on_pool)
+    events = environment.events
+    events.test_start.add_listener(plugin.on_test_start)
+    events.test_stop.add_listener(plugin.on_test_stop)
+    events.quitting.add_listener(plugin.on_quitting)
+    if role != "master":
+        events.request.add_listener(plugin.on_request)
+    _plugin = plugin
+
+
+_installed = False
+
+
+def install(defaults: ScenarioDefaults) -> None:
+    """Called by each locustfile at import: its defaults, then our listeners (once)."""
+    global _installed
+    set_scenario(defaults)
+    if _installed:
+        return
+    _installed = True
+    events.init_command_line_parser.add_listener(register_arguments)
+    events.init.add_listener(_on_init)
+
+
+__all__ = ["install", "DONE"]

@@ -1,0 +1,152 @@
+"""Open-model publishing: sends leave on schedule whatever the server does.
+
+A closed loop (send, wait for the answer, send again) slows down exactly when the
+system stalls, so the stall never shows in the numbers (coordinated omission). Here
+each send is scheduled at `start + n / rate` and runs on its own greenlet; the
+schedule never waits for answers. In-flight sends are bounded: past the bound a send
+is recorded as `fail` with error `overload` instead of delaying the schedule.
+
+Every attempt gets exactly one pub.csv row and one outcome (Jepsen's ok / fail /
+info): `ok` on 2xx; `fail` when the request certainly had no effect (refused before
+sending, 4xx, overload); `unknown` when it may have (timeout, connection lost after
+sending, 5xx from the proxy or the app, interrupted at shutdown).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gevent
+from gevent.pool import Group
+
+from scenarios.adapters.base import AdapterError, TargetAdapter
+from scenarios.process import LoadProcess
+
+OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
+OVERLOAD = "overload"
+# Errors raised before a single byte of the request could reach the server.
+NOT_SENT = (ConnectionRefusedError, socket.gaierror)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str
+    status: int | None
+    id: int | None
+    instance: str
+    error: str
+
+
+def classify(status: int, error: BaseException | None, adapter: TargetAdapter, headers: Any, body: bytes) -> Outcome:
+    """Turn one HTTP exchange into a publish outcome."""
+    if status and status > 0:
+        if 200 <= status < 300:
+            ack = adapter.parse_ack(status, headers, body)
+            return Outcome(OK if ack.ok else FAIL, status, ack.id, ack.instance, ack.error)
+        instance = ""
+        try:
+            instance = headers.get("X-Instance") or headers.get("x-instance") or ""
+        except AttributeError:
+            pass
+        # 4xx: the request was refused as such. 5xx: the app or the proxy failed somewhere,
+        # possibly after the message was stored, so its fate is unknown.
+        return Outcome(FAIL if status < 500 else UNKNOWN, status, None, instance, f"HTTP {status}")
+    if isinstance(error, NOT_SENT):
+        return Outcome(FAIL, None, None, "", f"{type(error).__name__}: {error}"[:200])
+    name = type(error).__name__ if error else "no response"
+    return Outcome(UNKNOWN, None, None, "", f"{name}: {error}"[:200] if error else name)
+
+
+class OpenModelPublisher:
+    """One publisher user's schedule and in-flight sends."""
+
+    def __init__(self, proc: LoadProcess, client: Any, fire: Callable[..., None]) -> None:
+        s = proc.settings
+        self.proc = proc
+        self.client = client
+        self.rng = proc.rng()
+        self.rate = s.publish_rate
+        self.broadcast_ratio = s.broadcast_ratio
+        self.max_inflight = s.max_inflight
+        self.timeout = s.publish_timeout
+        self.inflight = Group()
+        self._fire = fire
+
+    def run(self) -> None:
+        """The schedule; returns only by being killed (user stop)."""
+        if self.rate <= 0:
+            while True:
+                gevent.sleep(3600)
+        interval = 1.0 / self.rate
+        # A random phase, so that publishers started together do not send together.
+        next_t = time.time() + self.rng.uniform(0, interval)
+        while True:
+            now = time.time()
+            if next_t > now:
+                gevent.sleep(next_t - now)
+            intended = next_t
+            next_t += interval
+            if len(self.inflight) >= self.max_inflight:
+                self._overload(intended)
+            else:
+                self.inflight.spawn(self._send, intended)
+            gevent.sleep(0)
+
+    def drain(self, grace: float) -> None:
+        """At stop: let in-flight sends finish for `grace` s; the rest end as unknown."""
+        self.inflight.join(timeout=grace)
+        self.inflight.kill(block=True, timeout=5)
+
+    def _target(self) -> str | None:
+        if self.broadcast_ratio > 0 and self.rng.random() < self.broadcast_ratio:
+            return None
+        return f"u{self.rng.randrange(self.proc.addressable_users())}"
+
+    def _overload(self, intended: float) -> None:
+        proc = self.proc
+        user = self._target()
+        proc.recorder.pub((proc.next_key(), "broadcast" if user is None else "user", user, intended, None, None,
+                           FAIL, None, None, None, OVERLOAD))
+        self._fire(request_type="PUB", name="publish overload", response_time=0, response_length=0,
+                   exception=RuntimeError(f"{self.max_inflight} publishes in flight"), context={})
+
+    def _send(self, intended: float) -> None:
+        proc = self.proc
+        key = proc.next_key()
+        user = self._target()
+        kind = "broadcast" if user is None else "user"
+        sent = time.time()
+        try:
+            req = proc.adapter.publish_request(user, {"key": key, "sent_ts": sent})
+        except AdapterError as exc:
+            proc.recorder.pub((key, kind, user, intended, None, None, FAIL, None, None, None, str(exc)[:200]))
+            return
+        outcome: Outcome | None = None
+        try:
+            response = self.client.request(req.method, req.path, json=req.body, headers=dict(req.headers),
+                                           name=req.name or req.path)
+            error = getattr(response, "error", None)
+            status = getattr(response, "status_code", 0) or 0
+            body = b""
+            if status:
+                try:
+                    body = response.content or b""
+                except Exception as exc:  # the body was cut off: the server did answer
+                    error = exc
+            outcome = classify(status, error, proc.adapter, response.headers if status else {}, body)
+        except gevent.GreenletExit:
+            outcome = Outcome(UNKNOWN, None, None, "", "interrupted: load generator stopping")
+            raise
+        except Exception as exc:
+            outcome = classify(0, exc, proc.adapter, {}, b"")
+        finally:
+            ack_ts = time.time() if outcome is not None and outcome.status else None
+            if outcome is None:
+                outcome = Outcome(UNKNOWN, None, None, "", "interrupted")
+            if outcome.id is not None and outcome.id > proc.last_id:
+                proc.last_id = outcome.id
+            proc.recorder.pub((key, kind, user, intended, sent, ack_ts, outcome.outcome, outcome.status,
+                               outcome.id, outcome.instance or None, outcome.error or None))

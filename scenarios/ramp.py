@@ -1,0 +1,35 @@
+"""Ramp: up in steps, hold, surge, down. The default gauntlet run.
+
+    locust -f scenarios/ramp.py                      # web UI, against the running stack
+    locust -f scenarios/ramp.py --headless --stages "30s:100,60s:100,30s:500,30s:0"
+
+Shared users, arguments, records: scenarios/users.py, scenarios/settings.py, docs/load.md.
+"""
+
+import sys
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # a checkout without `pip install -e`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scenarios.plugin import install  # noqa: E402
+from scenarios.settings import ScenarioDefaults  # noqa: E402
+
+install(ScenarioDefaults(
+    name="ramp",
+    stages="30s:100,60s:100,30s:500,30s:0",
+    subscriber_weight=8,
+    publisher_weight=1,
+    reader_weight=1,
+    publishers=0,
+    publish_rate=5.0,
+    broadcast_ratio=0.05,
+    storm_at="",
+))
+
+from scenarios.stages import StagesShape  # noqa: E402
+from scenarios.users import PublisherUser, ReaderUser, SubscriberUser  # noqa: E402,F401 (Locust collects them)
+
+
+class RampShape(StagesShape):
+    default_stages = "30s:100,60s:100,30s:500,30s:0"
