@@ -1,0 +1,138 @@
+"""Endpoint: one socket of a proxied connection, as an asyncio protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .link import Link
+
+# Per-socket buffering in user space before we stop reading the other socket. Large
+# enough that bulk transfers do not flip reading on and off for every read.
+WRITE_HIGH = 1024 * 1024
+WRITE_LOW = 256 * 1024
+# A socket whose peer stops reading must not keep a closed connection alive forever.
+CLOSE_GRACE = 5.0
+
+
+class Endpoint(asyncio.Protocol):
+    """Reads feed `outgoing` (the link whose source this socket is); `incoming` is the
+    link that writes here. Reading pauses while any reason to hold it is set."""
+
+    def __init__(self, side: str, on_made: Callable[[Endpoint], None] | None = None) -> None:
+        self.side = side  # "client" or "upstream", for logs
+        self.connection: Connection | None = None
+        self.outgoing: Link | None = None
+        self.incoming: Link | None = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "-"
+        self.alive = True  # until the socket is lost; an upstream still dialling counts
+        self.eof_written = False
+        self._on_made = on_made
+        self._holds: set[str] = set()
+        # What arrives for an upstream socket still being dialled, written once it is up.
+        self._pending: list[bytes | memoryview] = []
+        self._pending_eof = False
+
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Small requests (Redis, Postgres) must not wait for Nagle's timer.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = f"{peer[0]}:{peer[1]}"
+        transport.set_write_buffer_limits(high=WRITE_HIGH, low=WRITE_LOW)
+        if self._pending:
+            transport.write(b"".join(self._pending))
+            self._pending.clear()
+        if self._pending_eof:
+            self.eof_written = False
+            self.write_eof()
+        if self._on_made is not None:
+            self._on_made(self)
+        if self._holds:
+            # uvloop starts reading after connection_made returns, whatever we asked
+            # for in it, so the pause has to come just after.
+            asyncio.get_running_loop().call_soon(self._sync_reading)
+
+    def _sync_reading(self) -> None:
+        if self._holds and self.alive and self.transport is not None:
+            self.transport.pause_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.outgoing.feed(data)  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool:
+        self.outgoing.feed_eof()  # type: ignore[union-attr]
+        return True  # keep writing: the other direction may still have data for this peer
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        if self.connection is not None:
+            self.connection.endpoint_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        if self.incoming is not None:
+            self.incoming.source.hold("dest")
+
+    def resume_writing(self) -> None:
+        if self.incoming is not None:
+            self.incoming.source.release("dest")
+
+    # --- used by links and the connection ---
+
+    def send(self, data: bytes | memoryview) -> None:
+        if self.alive and not self.eof_written:
+            if self.transport is None:
+                self._pending.append(data)
+            else:
+                self.transport.write(data)
+
+    def write_eof(self) -> None:
+        if self.alive and not self.eof_written:
+            self.eof_written = True
+            if self.transport is None:
+                self._pending_eof = True
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def hold(self, reason: str) -> None:
+        if not self._holds and self.transport is not None and self.alive:
+            self.transport.pause_reading()
+        self._holds.add(reason)
+
+    def release(self, reason: str) -> None:
+        self._holds.discard(reason)
+        if not self._holds and self.transport is not None and self.alive:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Flush what is buffered, then FIN. Aborted if the peer will not take it."""
+        transport = self.transport
+        self.alive = self.alive and transport is not None
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        if transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+
+    def abort(self, rst: bool = False) -> None:
+        """Close now, dropping buffered data; with `rst`, the peer gets a TCP RST."""
+        transport = self.transport
+        if transport is None:
+            self.alive = False
+            return
+        if rst and self.alive:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # SO_LINGER on with a zero timeout: close() sends RST, not FIN.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
