@@ -1,0 +1,603 @@
+"""The delivery checker: did every subscriber get every message it was owed, once?
+
+Categories follow Jepsen's total-queue checker, over publishes (pub.csv), received
+frames (recv.csv) and connection events (conn.csv):
+
+- lost: an acknowledged publish (outcome ok) that an addressed subscriber never saw.
+  Counted twice, under two expectations:
+  *live*: the subscriber had one connection open from the publish's ts_sent through
+  its ts_ack + grace, so the message should have arrived on it as a live frame;
+  *eventual*: the subscriber had connected before ts_sent and was still (or again)
+  connected after ts_ack + grace, so it could have received it live or by resume.
+  A subscriber that first connects after the publish is not addressed at all.
+- duplicated: a (subscriber, key) delivered again as a live frame, or replayed twice on
+  one connection. A replay of a key the subscriber already had is the expected overlap
+  of a resume and not a duplicate.
+- unexpected: a frame whose key was never published (nor is traceable).
+- recovered: a publish whose outcome was unknown (timeout) but that was seen.
+- late: a live first delivery slower than `late_after_s` (recv ts - sent_ts).
+- out of order: per subscriber, a live first delivery whose id is lower than one it
+  already received live.
+- misrouted: a user publish delivered to a subscriber of another user. Jepsen has no
+  such category; for notifications it is the worst failure (another user's data).
+
+Addressing: a user publish addresses every subscriber with that user; a broadcast
+addresses every subscriber. Everything is computed with array operations and pandas
+merges; nothing loops per record (bench/report_bench.py holds that to its budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.phases import AFTER_HEAL, FAULT, PHASES, STEADY, active_faults, phase_of
+from reports.records import FaultWindow, RunData
+from reports.verdict import CheckResult, Verdict
+
+SAME, CROSS, UNKNOWN_PATH = "same", "cross", "unknown"
+OFFLINE = "offline"  # the subscriber instance of a pair whose subscriber was disconnected
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """The knobs that decide what counts as expected, late and recovered."""
+
+    grace_s: float = 1.0            # fan-out time allowed after the publish is acknowledged
+    late_after_s: float = 1.0       # a live delivery slower than this is late
+    heal_window_s: float = 30.0     # "after heal" phase length, and the recovery deadline
+    recovery_factor: float = 1.5    # p99 is recovered when back within this × its steady level
+    rolling_window_s: float = 5.0   # the rolling window the recovered p99 is computed over
+    min_window_samples: int = 5     # fewer samples in the window says nothing yet
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    publishes: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    unknown: int = 0
+    frames: int = 0
+    subscribers: int = 0
+    expected_live: int = 0
+    delivered_live: int = 0
+    lost_live: int = 0
+    expected_eventual: int = 0
+    delivered_eventual: int = 0
+    lost_eventual: int = 0
+    duplicated: int = 0          # (subscriber, key) pairs delivered more than once
+    duplicate_frames: int = 0    # the extra frames
+    resume_overlap_frames: int = 0
+    unexpected: int = 0          # distinct keys never published
+    unexpected_frames: int = 0
+    recovered: int = 0           # unknown-outcome publishes that were seen
+    failed_seen: int = 0         # failed publishes that were seen anyway
+    misrouted: int = 0
+    late: int = 0
+    out_of_order: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FaultRecovery:
+    """What one fault did to delivery, and how long delivery took to come back."""
+
+    fault_id: str
+    kind: str
+    target: str
+    start: float
+    end: float | None
+    outcome: str
+    expected_live_inside: int
+    lost_live_inside: int
+    lost_eventual_inside: int
+    lost_live_after_heal: int
+    first_delivery_s: float | None     # heal -> first live delivery of a message sent after heal
+    p99_recovered_s: float | None      # heal -> start of the first rolling window whose p99 is
+                                       # back within factor × steady p99
+    steady_p99_ms: float | None
+    observed_after_heal_s: float       # how long the run went on after the heal
+    status: str                        # recovered | slow | not recovered | not observed | not healed | not injected
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DeliveryAnalysis:
+    """Every delivery table the checks, metrics and plots read."""
+
+    options: DeliveryOptions
+    counts: DeliveryCounts
+    pairs: pd.DataFrame          # one row per (ok publish, eventually addressed subscriber)
+    latency: pd.DataFrame        # one row per live first delivery
+    lost: pd.DataFrame           # pairs lost live or eventually, with names
+    duplicates: pd.DataFrame     # one row per duplicate frame
+    unexpected: pd.DataFrame     # one row per unexpected frame
+    misrouted: pd.DataFrame
+    recovered: pd.DataFrame      # one row per unknown-outcome publish that was seen
+    out_of_order: pd.DataFrame
+    by_phase: pd.DataFrame
+    matrix: pd.DataFrame         # origin × subscriber instance × phase
+    recovery: list[FaultRecovery]
+    steady_p99_ms: float | None
+    notes: list[str] = field(default_factory=list)
+    has_connections: bool = True
+
+
+def analyze(run: RunData, options: DeliveryOptions | None = None) -> DeliveryAnalysis:
+    """Compute (once per run and options) every delivery table."""
+    options = options or DeliveryOptions()
+    cache_key = ("delivery", options)
+    if cache_key not in run.cache:
+        run.cache[cache_key] = _Analysis(run, options).result()
+    return run.cache[cache_key]
+
+
+def check(run: RunData, options: DeliveryOptions | None = None) -> CheckResult:
+    """Fail on eventual loss, duplicates, unexpected or misrouted messages, or on live
+    loss in steady state; live loss inside a fault or its heal window is reported only."""
+    a = analyze(run, options)
+    c = a.counts
+    details: dict[str, Any] = {"counts": c.to_dict(), "by_phase": _records(a.by_phase), "notes": a.notes}
+    if c.publishes == 0:
+        return CheckResult("delivery", Verdict.UNKNOWN, "no publishes recorded: nothing to check", details)
+    if not a.has_connections:
+        return CheckResult("delivery", Verdict.UNKNOWN,
+                           "no connection events (conn.csv): cannot tell who was owed what", details)
+    if c.expected_eventual == 0:
+        return CheckResult("delivery", Verdict.UNKNOWN,
+                           "no subscriber was connected when messages were published", details)
+    steady_live = int(a.by_phase.loc[STEADY, "lost_live"]) if STEADY in a.by_phase.index else 0
+    problems = []
+    if c.lost_eventual:
+        problems.append(f"{c.lost_eventual:,} lost for good")
+    if steady_live:
+        problems.append(f"{steady_live:,} lost live in steady state")
+    if c.duplicated:
+        problems.append(f"{c.duplicated:,} duplicated")
+    if c.unexpected:
+        problems.append(f"{c.unexpected:,} unexpected")
+    if c.misrouted:
+        problems.append(f"{c.misrouted:,} misrouted to another user")
+    fault_live = c.lost_live - steady_live
+    summary = (
+        f"{c.expected_eventual:,} deliveries owed, {c.delivered_eventual:,} made; "
+        f"live {c.delivered_live:,}/{c.expected_live:,}"
+        + (f" ({fault_live:,} missed during faults)" if fault_live else "")
+        + (f"; {c.recovered:,} recovered" if c.recovered else "")
+    )
+    if problems:
+        return CheckResult("delivery", Verdict.FAIL, "; ".join(problems) + " — " + summary, details)
+    return CheckResult("delivery", Verdict.PASS, summary, details)
+
+
+def check_recovery(run: RunData, options: DeliveryOptions | None = None) -> CheckResult:
+    """Per healed fault: delivery resumes, and its p99 returns to steady level in time."""
+    a = analyze(run, options)
+    rows = [r.to_dict() for r in a.recovery]
+    if not a.recovery:
+        return CheckResult("recovery", Verdict.PASS, "no faults to recover from", {"faults": rows})
+    bad = [r for r in a.recovery if r.status in ("not recovered", "slow")]
+    unsure = [r for r in a.recovery if r.status in ("not observed", "not healed")]
+    parts = [f"{r.fault_id} {r.kind} {r.target}: {r.status}"
+             + (f" in {r.p99_recovered_s:.1f}s" if r.p99_recovered_s is not None else "") for r in a.recovery]
+    summary = "; ".join(parts)
+    if bad:
+        return CheckResult("recovery", Verdict.FAIL, summary, {"faults": rows})
+    if unsure:
+        return CheckResult("recovery", Verdict.UNKNOWN, summary, {"faults": rows})
+    return CheckResult("recovery", Verdict.PASS, summary, {"faults": rows})
+
+
+class _Analysis:
+    """One pass over the run's tables; split in steps so each reads on its own."""
+
+    def __init__(self, run: RunData, options: DeliveryOptions) -> None:
+        self.run, self.o = run, options
+        self.notes: list[str] = []
+        self.run_end = run.t_end
+        self.faults = active_faults(run)
+
+    def result(self) -> DeliveryAnalysis:
+        self._publishes()
+        self._codes()
+        self._connections()
+        self._frames()
+        self._expected_pairs()
+        latency, ooo = self._latency()
+        counts = self._counts(latency, ooo)
+        by_phase = self._by_phase(latency)
+        steady = latency.loc[latency["phase"] == STEADY, "latency_ms"]
+        steady_p99 = float(np.percentile(steady, 99)) if len(steady) else None
+        return DeliveryAnalysis(
+            options=self.o, counts=counts, pairs=self.pairs, latency=latency, lost=self._lost_table(),
+            duplicates=self._frame_table(self.dup_mask), unexpected=self._frame_table(self.unexpected_mask),
+            misrouted=self._frame_table(self.misrouted_mask), recovered=self._recovered_table(),
+            out_of_order=ooo, by_phase=by_phase,
+            matrix=self._matrix(), recovery=self._recovery(latency, steady_p99), steady_p99_ms=steady_p99,
+            notes=self.notes, has_connections=self.has_connections,
+        )
+
+    # -- publishes -----------------------------------------------------------------
+
+    def _publishes(self) -> None:
+        pub = self.run.pub
+        untraced = pub["key"].isna()
+        if untraced.any():
+            self.notes.append(f"{int(untraced.sum())} publishes without a key were ignored")
+            pub = pub[~untraced]
+        if pub["key"].duplicated().any():
+            # A key published twice (a retry) counts once, with its best outcome: the
+            # message exists if any attempt succeeded.
+            rank = pub["outcome"].astype(object).map({"ok": 0, "unknown": 1, "fail": 2}).fillna(3)
+            order = np.lexsort((pub["ts_sent"].to_numpy(), rank.to_numpy()))
+            repeats = int(pub["key"].duplicated().sum())
+            pub = pub.iloc[order].drop_duplicates("key", keep="first")
+            self.notes.append(f"{repeats} repeated publish keys: each counted once, with its best outcome")
+        pub = pub.reset_index(drop=True)
+        self.pub = pub
+        self.p_outcome = _text(pub["outcome"])
+        self.p_kind = _text(pub["kind"])
+        self.p_user = _text(pub["user"])
+        self.p_instance = _text(pub["instance"])
+        self.p_sent = pub["ts_sent"].to_numpy(dtype="float64")
+        ack = pub["ts_ack"].to_numpy(dtype="float64")
+        self.p_ack = np.where(np.isnan(ack), self.p_sent, ack)
+        self.p_id = pub["id"].to_numpy(dtype="float64", na_value=np.nan)
+        self.p_phase, self.p_fault = phase_of(self.p_sent, self.faults, self.run_end, self.o.heal_window_s)
+
+    def _codes(self) -> None:
+        recv = self.run.recv
+        if recv["sub"].isna().any():
+            self.notes.append(f"{int(recv['sub'].isna().sum())} received frames without a subscriber were ignored")
+            recv = recv[recv["sub"].notna()].reset_index(drop=True)
+        self.recv = recv
+        keys = np.concatenate([self.pub["key"].to_numpy(dtype=object), recv["key"].to_numpy(dtype=object)])
+        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        n_pub = len(self.pub)
+        self.f_key = codes[n_pub:].astype("int64")
+        # An untraceable frame (no key) is its own unexpected message.
+        missing = self.f_key < 0
+        self.f_key[missing] = len(uniques) + np.arange(int(missing.sum()))
+        self.key_names = np.concatenate([np.asarray(uniques, dtype=object),
+                                         np.full(int(missing.sum()), None, dtype=object)])
+        self.n_keys = len(self.key_names)
+        self.pub_of_key = np.full(self.n_keys, -1, dtype="int64")
+        self.pub_of_key[codes[:n_pub]] = np.arange(n_pub)
+
+        subs = np.concatenate([self.run.conn["sub"].to_numpy(dtype=object), recv["sub"].to_numpy(dtype=object)])
+        sub_codes, sub_names = pd.factorize(subs, use_na_sentinel=True)
+        self.sub_names = np.asarray(sub_names, dtype=object)
+        self.c_sub = sub_codes[: len(self.run.conn)]
+        self.f_sub = sub_codes[len(self.run.conn):]
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connections(self) -> None:
+        conn = self.run.conn
+        event = _text(conn["event"])
+        frame = pd.DataFrame({
+            "sub": self.c_sub, "ts": conn["ts"].to_numpy(dtype="float64"), "event": event,
+            "conn": conn["conn"].to_numpy(dtype="float64", na_value=np.nan),
+            "instance": _text(conn["instance"]), "user": _text(conn["user"]),
+        })
+        frame = frame[frame["sub"] >= 0]
+        is_connect = frame["event"] == "connect"
+        self.has_connections = bool(is_connect.any())
+        if frame["conn"].isna().any():
+            # Without connection numbers, a disconnect closes the latest connect.
+            frame = frame.sort_values(["sub", "ts"], kind="stable")
+            frame["conn"] = is_connect.loc[frame.index].astype("int64").groupby(frame["sub"]).cumsum()
+            is_connect = frame["event"] == "connect"
+        opens = frame[is_connect].drop_duplicates(["sub", "conn"])[["sub", "conn", "ts", "instance", "user"]]
+        closes = (frame[frame["event"] == "disconnect"].groupby(["sub", "conn"], as_index=False)["ts"].min()
+                  .rename(columns={"ts": "end"}))
+        conns = opens.rename(columns={"ts": "start"}).merge(closes, on=["sub", "conn"], how="left")
+        conns["end"] = conns["end"].fillna(np.inf)
+        self.conns = conns.sort_values("start", kind="stable").reset_index(drop=True)
+        per_sub = conns.groupby("sub").agg(first_connect=("start", "min"), last_end=("end", "max"),
+                                           user=("user", "first"))
+        self.sub_table = per_sub.reset_index()
+        n_subs = len(self.sub_names)
+        self.sub_user = np.full(n_subs, None, dtype=object)
+        self.sub_user[self.sub_table["sub"].to_numpy()] = self.sub_table["user"].to_numpy(dtype=object)
+        self.sub_instance_conns = conns
+
+    # -- received frames -----------------------------------------------------------
+
+    def _frames(self) -> None:
+        recv = self.recv
+        ts = recv["ts"].to_numpy(dtype="float64")
+        order = np.lexsort((ts, self.f_key, self.f_sub))
+        self.order = order
+        sub, key = self.f_sub[order], self.f_key[order]
+        replay = recv["replay"].to_numpy(dtype=bool)[order]
+        conn = recv["conn"].to_numpy(dtype="float64", na_value=-1.0)[order]
+        new_pair = np.ones(len(order), dtype=bool)
+        new_pair[1:] = (sub[1:] != sub[:-1]) | (key[1:] != key[:-1])
+        # The same key replayed twice on one connection is a duplicate, not overlap.
+        replay_repeat = np.zeros(len(order), dtype=bool)
+        if replay.any():
+            rp = pd.DataFrame({"sub": sub[replay], "conn": conn[replay], "key": key[replay]})
+            replay_repeat[np.flatnonzero(replay)] = rp.duplicated().to_numpy()
+        self.f = pd.DataFrame({
+            "ts": ts[order], "sub": sub, "key": key, "replay": replay, "conn": conn,
+            "first": new_pair,
+        })
+        self.f_pub = self.pub_of_key[key]
+        matched = self.f_pub >= 0
+        frame_user = _text(recv["user"])[order]
+        frame_user = np.where(pd.isna(frame_user), self.sub_user[sub] if len(sub) else frame_user, frame_user)
+        pub_idx = np.where(matched, self.f_pub, 0)
+        is_user_pub = matched & (self.p_kind[pub_idx] == "user") if len(self.pub) else matched
+        self.misrouted_mask = (is_user_pub & (frame_user != self.p_user[pub_idx]) & new_pair
+                               if len(self.pub) else np.zeros(len(order), dtype=bool))
+        self.dup_mask = ~new_pair & (~replay | replay_repeat)
+        self.overlap_mask = ~new_pair & replay & ~replay_repeat
+        self.unexpected_mask = ~matched
+        self.matched = matched
+        self.pair_code = sub.astype("int64") * self.n_keys + key
+        self.seen_any = np.unique(self.pair_code[new_pair])
+        self.seen_live = np.unique(self.pair_code[~replay])
+        self.f_instance = _text(recv["instance"])[order]
+        origin = _text(recv["origin"])[order]
+        self.f_origin = np.where(pd.isna(origin) & matched, self.p_instance[pub_idx] if len(self.pub) else origin,
+                                 origin)
+        sent = recv["sent_ts"].to_numpy(dtype="float64")[order]
+        self.f_sent = np.where(np.isnan(sent) & matched, self.p_sent[pub_idx] if len(self.pub) else sent, sent)
+        fid = recv["id"].to_numpy(dtype="float64", na_value=np.nan)[order]
+        self.f_id = np.where(np.isnan(fid) & matched, self.p_id[pub_idx] if len(self.pub) else fid, fid)
+
+    # -- who was owed what ---------------------------------------------------------
+
+    def _expected_pairs(self) -> None:
+        ok = np.flatnonzero((self.p_outcome == "ok") & ~np.isnan(self.p_sent))
+        subs = self.sub_table[["sub", "user"]]
+        user_pubs = pd.DataFrame({"pub": ok[self.p_kind[ok] == "user"]})
+        user_pubs["user"] = self.p_user[user_pubs["pub"].to_numpy()]
+        parts = [user_pubs.merge(subs, on="user", how="inner")[["pub", "sub"]]]
+        broadcasts = pd.DataFrame({"pub": ok[self.p_kind[ok] == "broadcast"]})
+        if len(broadcasts) and len(subs):
+            parts.append(broadcasts.merge(subs[["sub"]], how="cross"))
+        pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"pub": [], "sub": []})
+        pub_idx = pairs["pub"].to_numpy(dtype="int64")
+        sub_idx = pairs["sub"].to_numpy(dtype="int64")
+        sent, ack = self.p_sent[pub_idx], self.p_ack[pub_idx]
+        first = pd.Series(self.sub_table["first_connect"].to_numpy(), index=self.sub_table["sub"].to_numpy())
+        last = pd.Series(self.sub_table["last_end"].to_numpy(), index=self.sub_table["sub"].to_numpy())
+        eventual = (first.reindex(sub_idx).to_numpy() <= sent) & (last.reindex(sub_idx).to_numpy() >= ack + self.o.grace_s)
+        pairs = pd.DataFrame({"pub": pub_idx[eventual], "sub": sub_idx[eventual], "ts_sent": sent[eventual],
+                              "deadline": ack[eventual] + self.o.grace_s})
+        pairs = pairs.sort_values("ts_sent", kind="stable")
+        conns = self.conns[["sub", "start", "end", "instance"]].rename(columns={"instance": "conn_instance"})
+        pairs = pd.merge_asof(pairs, conns, left_on="ts_sent", right_on="start", by="sub",
+                              direction="backward", allow_exact_matches=True)
+        end = pairs["end"].to_numpy(dtype="float64")
+        live = ~np.isnan(end) & (end >= pairs["deadline"].to_numpy())
+        connected = ~np.isnan(end) & (end > pairs["ts_sent"].to_numpy())
+        sub_instance = np.where(connected, pairs["conn_instance"].to_numpy(dtype=object), OFFLINE)
+        pub_idx = pairs["pub"].to_numpy(dtype="int64")
+        sub_idx = pairs["sub"].to_numpy(dtype="int64")
+        key = self.pub_key_code(pub_idx)
+        code = sub_idx * self.n_keys + key
+        delivered_any = np.isin(code, self.seen_any)
+        delivered_live = np.isin(code, self.seen_live)
+        origin = self.p_instance[pub_idx]
+        self.pairs = pd.DataFrame({
+            "ts_sent": pairs["ts_sent"].to_numpy(), "pub": pub_idx, "sub": sub_idx,
+            "phase": pd.Categorical(np.asarray(self.p_phase)[pub_idx], categories=list(PHASES)),
+            "fault": self.p_fault[pub_idx],
+            "origin": pd.Categorical(np.where(pd.isna(origin), "?", origin)),
+            "sub_instance": pd.Categorical(np.where(pd.isna(sub_instance), "?", sub_instance)),
+            "live": live, "delivered_live": delivered_live, "delivered": delivered_any,
+            "lost_live": live & ~delivered_live, "lost_eventual": ~delivered_any,
+        })
+
+    def pub_key_code(self, pub_idx: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "_key_of_pub"):
+            self._key_of_pub = np.full(len(self.pub), -1, dtype="int64")
+            has = self.pub_of_key >= 0
+            self._key_of_pub[self.pub_of_key[has]] = np.flatnonzero(has)
+        return self._key_of_pub[pub_idx]
+
+    # -- latency, lateness, order --------------------------------------------------
+
+    def _latency(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        f = self.f
+        use = f["first"].to_numpy() & ~f["replay"].to_numpy() & self.matched & ~self.misrouted_mask
+        idx = np.flatnonzero(use)
+        pub_idx = self.f_pub[idx]
+        ts = f["ts"].to_numpy()[idx]
+        instance, origin = self.f_instance[idx], self.f_origin[idx]
+        known = ~pd.isna(instance) & ~pd.isna(origin)
+        path = np.where(known, np.where(instance == origin, SAME, CROSS), UNKNOWN_PATH)
+        latency = pd.DataFrame({
+            "ts": ts, "sent_ts": self.f_sent[idx], "latency_ms": (ts - self.f_sent[idx]) * 1000.0,
+            "sub": f["sub"].to_numpy()[idx], "key": f["key"].to_numpy()[idx], "id": self.f_id[idx],
+            "instance": pd.Categorical(np.where(pd.isna(instance), "?", instance)),
+            "origin": pd.Categorical(np.where(pd.isna(origin), "?", origin)),
+            "path": pd.Categorical(path, categories=[SAME, CROSS, UNKNOWN_PATH]),
+            "phase": pd.Categorical(np.asarray(self.p_phase)[pub_idx], categories=list(PHASES)),
+            "kind": pd.Categorical(self.p_kind[pub_idx]),
+        })
+        latency["late"] = latency["latency_ms"] > self.o.late_after_s * 1000.0
+        # Order is judged per subscriber in arrival order, on messages with an id.
+        ordered = latency[latency["id"].notna()].sort_values(["sub", "ts"], kind="stable")
+        running = ordered.groupby("sub", sort=False)["id"].cummax()
+        previous = running.groupby(ordered["sub"], sort=False).shift(1)
+        ooo = ordered[(ordered["id"] < previous).to_numpy()]
+        return latency.sort_values("ts", kind="stable").reset_index(drop=True), self._named(ooo)
+
+    # -- tables --------------------------------------------------------------------
+
+    def _counts(self, latency: pd.DataFrame, ooo: pd.DataFrame) -> DeliveryCounts:
+        p, f = self.pairs, self.f
+        seen_pubs = np.unique(self.f_pub[self.matched])
+        outcome_seen = self.p_outcome[seen_pubs] if len(seen_pubs) else np.array([], dtype=object)
+        dup_pairs = np.unique(self.pair_code[self.dup_mask])
+        unexpected_keys = np.unique(f["key"].to_numpy()[self.unexpected_mask])
+        return DeliveryCounts(
+            publishes=len(self.pub), acknowledged=int((self.p_outcome == "ok").sum()),
+            failed=int((self.p_outcome == "fail").sum()), unknown=int((self.p_outcome == "unknown").sum()),
+            frames=len(f), subscribers=len(self.sub_table),
+            expected_live=int(p["live"].sum()), delivered_live=int((p["live"] & p["delivered_live"]).sum()),
+            lost_live=int(p["lost_live"].sum()), expected_eventual=len(p),
+            delivered_eventual=int(p["delivered"].sum()), lost_eventual=int(p["lost_eventual"].sum()),
+            duplicated=len(dup_pairs), duplicate_frames=int(self.dup_mask.sum()),
+            resume_overlap_frames=int(self.overlap_mask.sum()),
+            unexpected=len(unexpected_keys), unexpected_frames=int(self.unexpected_mask.sum()),
+            recovered=int((outcome_seen == "unknown").sum()), failed_seen=int((outcome_seen == "fail").sum()),
+            misrouted=int(self.misrouted_mask.sum()), late=int(latency["late"].sum()), out_of_order=len(ooo),
+        )
+
+    def _by_phase(self, latency: pd.DataFrame) -> pd.DataFrame:
+        p = self.pairs
+        table = p.groupby("phase", observed=False).agg(
+            expected_live=("live", "sum"), lost_live=("lost_live", "sum"),
+            expected_eventual=("live", "size"), lost_eventual=("lost_eventual", "sum"),
+        )
+        dup_phase, _ = phase_of(self.f["ts"].to_numpy()[self.dup_mask], self.faults, self.run_end,
+                                self.o.heal_window_s)
+        table["duplicated"] = pd.Series(dup_phase).value_counts().reindex(table.index, fill_value=0)
+        lat = latency.groupby("phase", observed=False)["latency_ms"]
+        table["late"] = latency.groupby("phase", observed=False)["late"].sum()
+        table["latency_p99_ms"] = lat.quantile(0.99)
+        table = table.reindex(list(PHASES))
+        for col in ("expected_live", "lost_live", "expected_eventual", "lost_eventual", "duplicated", "late"):
+            table[col] = table[col].fillna(0).astype("int64")
+        table.index.name = "phase"
+        return table
+
+    def _matrix(self) -> pd.DataFrame:
+        p = self.pairs
+        if not len(p):
+            return pd.DataFrame(columns=["origin", "sub_instance", "phase", "expected_live", "delivered_live",
+                                         "lost_live", "expected_eventual", "lost_eventual"])
+        m = p.assign(delivered_live_live=p["live"] & p["delivered_live"]).groupby(
+            ["origin", "sub_instance", "phase"], observed=True).agg(
+            expected_live=("live", "sum"), delivered_live=("delivered_live_live", "sum"),
+            lost_live=("lost_live", "sum"), expected_eventual=("live", "size"),
+            lost_eventual=("lost_eventual", "sum"),
+        )
+        return m.reset_index()
+
+    def _lost_table(self) -> pd.DataFrame:
+        p = self.pairs
+        lost = p[p["lost_live"] | p["lost_eventual"]]
+        return pd.DataFrame({
+            "ts_sent": lost["ts_sent"].to_numpy(),
+            "key": self.key_names[self.pub_key_code(lost["pub"].to_numpy(dtype="int64"))],
+            "sub": self.sub_names[lost["sub"].to_numpy(dtype="int64")],
+            "origin": lost["origin"].to_numpy(), "sub_instance": lost["sub_instance"].to_numpy(),
+            "phase": lost["phase"].to_numpy(), "fault": lost["fault"].to_numpy(),
+            "live": lost["lost_live"].to_numpy(), "eventual": lost["lost_eventual"].to_numpy(),
+        })
+
+    def _recovered_table(self) -> pd.DataFrame:
+        seen = np.unique(self.f_pub[self.matched])
+        idx = seen[self.p_outcome[seen] == "unknown"] if len(seen) else seen
+        return pd.DataFrame({
+            "ts_sent": self.p_sent[idx], "key": self.pub["key"].to_numpy(dtype=object)[idx],
+            "kind": self.p_kind[idx],
+            "phase": pd.Categorical(np.asarray(self.p_phase)[idx], categories=list(PHASES)),
+        })
+
+    def _frame_table(self, mask: np.ndarray) -> pd.DataFrame:
+        idx = np.flatnonzero(mask)
+        f = self.f
+        return pd.DataFrame({
+            "ts": f["ts"].to_numpy()[idx], "sub": self.sub_names[f["sub"].to_numpy()[idx]],
+            "key": self.key_names[f["key"].to_numpy()[idx]], "replay": f["replay"].to_numpy()[idx],
+            "instance": self.f_instance[idx],
+        })
+
+    def _named(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        out["sub"] = self.sub_names[frame["sub"].to_numpy(dtype="int64")]
+        out["key"] = self.key_names[frame["key"].to_numpy(dtype="int64")]
+        return out.reset_index(drop=True)
+
+    # -- recovery ------------------------------------------------------------------
+
+    def _recovery(self, latency: pd.DataFrame, steady_p99: float | None) -> list[FaultRecovery]:
+        out = []
+        known = set(self.run.instances)
+        cross_exists = bool((latency["path"] == CROSS).any())
+        for fault in self.run.faults:
+            out.append(self._recover_one(fault, latency, steady_p99, known, cross_exists))
+        return out
+
+    def _recover_one(self, fault: FaultWindow, latency: pd.DataFrame, steady_p99: float | None,
+                     instances: set[str], cross_exists: bool) -> FaultRecovery:
+        p = self.pairs
+        inside = p["fault"].to_numpy() == fault.id
+        in_fault = inside & (p["phase"].to_numpy() == FAULT)
+        after = inside & (p["phase"].to_numpy() == AFTER_HEAL)
+        base = dict(
+            fault_id=fault.id, kind=fault.kind, target=fault.target, start=fault.start, end=fault.end,
+            outcome=fault.outcome, expected_live_inside=int(p["live"].to_numpy()[in_fault].sum()),
+            lost_live_inside=int(p["lost_live"].to_numpy()[in_fault].sum()),
+            lost_eventual_inside=int(p["lost_eventual"].to_numpy()[in_fault].sum()),
+            lost_live_after_heal=int(p["lost_live"].to_numpy()[after].sum()),
+        )
+        if not fault.injected:
+            return FaultRecovery(**base, first_delivery_s=None, p99_recovered_s=None, steady_p99_ms=None,
+                                 observed_after_heal_s=0.0, status="not injected")
+        if fault.end is None or fault.outcome == "heal_failed":
+            return FaultRecovery(**base, first_delivery_s=None, p99_recovered_s=None, steady_p99_ms=None,
+                                 observed_after_heal_s=0.0, status="not healed")
+        heal = fault.end
+        observed = max(0.0, self.run_end - heal)
+        # Deliveries that exercise what the fault broke: cross-instance traffic to or
+        # from the target replica; all cross traffic when the target is not a replica.
+        sel = latency
+        if cross_exists:
+            sel = sel[sel["path"] == CROSS]
+        if fault.target in instances:
+            sel = sel[(sel["instance"] == fault.target) | (sel["origin"] == fault.target)]
+        ref = sel.loc[sel["phase"] == STEADY, "latency_ms"]
+        reference = float(np.percentile(ref, 99)) if len(ref) >= self.o.min_window_samples else steady_p99
+        post = sel[(sel["sent_ts"] >= heal)]
+        first = float(post["ts"].min() - heal) if len(post) else None
+        recovered = None
+        if reference is not None and len(post):
+            series = pd.Series(post["latency_ms"].to_numpy(),
+                               index=pd.to_datetime(post["ts"].to_numpy(), unit="s")).sort_index()
+            window = f"{int(self.o.rolling_window_s * 1000)}ms"
+            p99 = series.rolling(window).quantile(0.99)
+            n = series.rolling(window).count()
+            ok = (p99 <= self.o.recovery_factor * reference) & (n >= self.o.min_window_samples)
+            if ok.any():
+                # The first healthy trailing window ends at e; delivery has been healthy
+                # since the window's start (never before the heal itself).
+                window_end = ok.idxmax().value / 1e9
+                recovered = max(0.0, window_end - self.o.rolling_window_s - heal)
+        deadline = self.o.heal_window_s
+        if recovered is not None:
+            status = "recovered" if recovered <= deadline else "slow"
+        elif observed < deadline:
+            status = "not observed"
+        else:
+            status = "not recovered"
+        return FaultRecovery(**base, first_delivery_s=first, p99_recovered_s=recovered,
+                             steady_p99_ms=reference, observed_after_heal_s=observed, status=status)
+
+
+def _text(series: pd.Series) -> np.ndarray:
+    """Values as a numpy object array with None for missing (categoricals compare freely)."""
+    values = series.to_numpy(dtype=object)
+    return np.where(pd.isna(values), None, values)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for index, row in frame.reset_index().iterrows():
+        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return out
