@@ -161,12 +161,7 @@ def evaluate(run: RunData, thresholds: Sequence[Threshold],
     results = []
     for th in thresholds:
         metric = METRICS[th.metric]
-        table = metrics.samples(run, th.metric, options)
-        for key, value in th.tags:
-            column = table[key]
-            if hasattr(column, "cat"):
-                column = column.astype(object)
-            table = table[(column.astype(str) == value).to_numpy()]
+        table = _filtered(metrics.samples(run, th.metric, options), th.tags)
         values = table["value"].to_numpy(dtype="float64")
         for cond in th.conditions:
             observed = _aggregate(values, cond, metric.kind, run.duration)
@@ -180,6 +175,36 @@ def evaluate(run: RunData, thresholds: Sequence[Threshold],
                 observed=observed, samples=len(values), verdict=verdict, source=th.source,
             ))
     return results
+
+
+def observed_by_phase(run: RunData, result: ThresholdResult,
+                      options: DeliveryOptions | None = None) -> dict[str, float | None]:
+    """The condition's observed value in each run phase: where a target broke."""
+    metric = METRICS[result.metric]
+    if "phase" not in metric.tags or "phase" in result.tags:
+        return {}
+    table = _filtered(metrics.samples(run, result.metric, options), tuple(result.tags.items()))
+    cond = Condition(result.aggregation.split("(")[0], _percentile_of(result.aggregation), result.op,
+                     result.target, result.condition)
+    out: dict[str, float | None] = {}
+    phases = table["phase"].astype(object).to_numpy()
+    for phase in metrics.PHASES:
+        values = table["value"].to_numpy(dtype="float64")[phases == phase]
+        out[phase] = _aggregate(values, cond, metric.kind, run.duration)
+    return out
+
+
+def _percentile_of(label: str) -> float | None:
+    return float(label[2:-1]) if label.startswith("p(") else None
+
+
+def _filtered(table: Any, tags: tuple[tuple[str, str], ...]) -> Any:
+    for key, value in tags:
+        column = table[key]
+        if hasattr(column, "cat"):
+            column = column.astype(object)
+        table = table[(column.astype(str) == value).to_numpy()]
+    return table
 
 
 def check(run: RunData, thresholds: Sequence[Threshold],

@@ -1,0 +1,164 @@
+"""`gauntlet report RUN_DIR`: (re)build a run's verdicts and HTML report.
+
+Wired into the `gauntlet` command as `report`; `report_main(argv)` returns the exit
+code: 0 when no check failed, 1 when one did, 2 for a usage error (no such run
+directory, a bad threshold expression), which is reported without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import textwrap
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from harness.units import parse_duration
+from reports.delivery import DeliveryOptions
+from reports.metrics import METRICS
+from reports.records import RecordError
+from reports.thresholds import DEFAULT_SLO, ThresholdError, resolve
+from reports.verdict import RunVerdict, Verdict
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_DESCRIPTION = """\
+Check a run and write its report: summary.json, junit.xml, report.html and csv/ in
+the run directory. Nothing but the run directory is needed, so a run can be
+re-checked later with other targets.
+
+Checks: records (is there a history), faults (did each fault inject and heal),
+delivery (lost / duplicated / unexpected / misrouted messages), recovery (did
+delivery come back after each heal), and one check per latency target (--slo).
+"""
+
+_EPILOG = """\
+latency targets (k6 threshold syntax, one expression per --slo):
+  METRIC[{TAG:VALUE,...}]: AGG OP NUMBER[UNIT], ...
+    AGG: p(N) avg min max med (trends, ms) | rate (rates) | count (all)
+    OP:  < <= > >= == !=      UNIT: ms or s for durations, % for rates
+
+  --slo 'http_req_duration{name:POST /api/notifications}: p(95)<500, p(99)<1s'
+  --slo 'ws_delivery_latency{path:cross}: p(99)<250'
+  --slo 'delivery_lost_eventual: count==0'   --slo 'http_req_failed: rate<1%'
+
+  defaults (replaced per metric, tags and aggregation by the run's own targets
+  and then by --slo; --no-default-slo drops them):
+    """ + "\n    ".join(DEFAULT_SLO) + """
+
+metrics:
+""" + textwrap.fill(", ".join(METRICS), width=78, initial_indent="  ", subsequent_indent="  ") + """
+  (docs/reports.md describes each metric and its tags)
+
+exit status: 0 all checks pass or unknown, 1 a check failed, 2 usage error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet report", description=_DESCRIPTION, epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, e.g. runs/20261123-120000-ramp")
+    parser.add_argument("--slo", metavar="EXPR", action="append", default=[],
+                        help="a latency target; repeat for more (see below)")
+    parser.add_argument("--no-default-slo", action="store_true",
+                        help="do not apply the default targets (p95<500ms, p99<1s, errors<1%%)")
+    parser.add_argument("--late-after", metavar="DURATION", default="1s",
+                        help="a live delivery slower than this counts as late (default 1s)")
+    parser.add_argument("--grace", metavar="DURATION", default="1s",
+                        help="fan-out time allowed after a publish is acknowledged before a live "
+                             "subscriber is owed it (default 1s)")
+    parser.add_argument("--heal-window", metavar="DURATION", default="30s",
+                        help="the 'after heal' phase after each fault, and the recovery deadline (default 30s)")
+    parser.add_argument("--open", action="store_true", help="open report.html in a browser when done")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the report path")
+    return parser
+
+
+class _UsageError(Exception):
+    pass
+
+
+def report_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse printed its message (or --help)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        options = _options(args)
+        run_dir = _run_dir(args.run_dir)
+        resolve(args.slo, use_defaults=False, labels=("--slo",))  # a typo fails before any work
+        # Imported here: matplotlib's start-up is only paid when a report is built.
+        from reports.html import report_run
+
+        verdict, path = report_run(run_dir, args.slo, use_default_slo=not args.no_default_slo, options=options)
+    except (_UsageError, RecordError) as exc:
+        print(f"gauntlet report: error: {exc}", file=err)
+        return EXIT_USAGE
+    except ThresholdError as exc:
+        print(f"gauntlet report: error: {exc}", file=err)
+        return EXIT_USAGE
+    if not args.quiet:
+        print_verdicts(verdict, out)
+    print(f"report: {path}", file=out)
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+    return verdict.exit_code
+
+
+def print_verdicts(verdict: RunVerdict, out: TextIO) -> None:
+    """One line per check, worst first within the run's own order."""
+    width = shutil.get_terminal_size((100, 20)).columns
+    name_w = min(48, max((len(c.name) for c in verdict.checks), default=8))
+    for check in verdict.checks:
+        mark = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.UNKNOWN: "????"}[check.verdict]
+        line = f"{mark}  {check.name:<{name_w}}  {check.summary}"
+        if len(line) > width:
+            line = line[: max(20, width - 1)] + "…"
+        print(line, file=out)
+    failed = len(verdict.failed)
+    print(f"verdict: {verdict.verdict.value.upper()}"
+          + (f" ({failed} check{'s' if failed != 1 else ''} failed)" if failed else ""), file=out)
+    print(f"summary: {verdict.summary_path}\njunit: {verdict.junit_path}", file=out)
+
+
+def _options(args: argparse.Namespace) -> DeliveryOptions:
+    values = {}
+    for flag, attr in (("late_after", "late_after_s"), ("grace", "grace_s"), ("heal_window", "heal_window_s")):
+        try:
+            values[attr] = parse_duration(getattr(args, flag))
+        except ValueError as exc:
+            raise _UsageError(f"--{flag.replace('_', '-')}: {exc}") from None
+    return DeliveryOptions(**values)
+
+
+def _run_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        hint = ""
+        runs = Path("runs")
+        if runs.is_dir():
+            recent = sorted((p for p in runs.iterdir() if p.is_dir()), key=lambda p: p.name)[-3:]
+            if recent:
+                hint = "; recent runs: " + ", ".join(str(p) for p in recent)
+        raise _UsageError(f"run directory {path} does not exist{hint}")
+    if not path.is_dir():
+        raise _UsageError(f"{path} is not a directory; give the run directory (runs/<id>/)")
+    if not any(path.iterdir()):
+        raise _UsageError(f"run directory {path} is empty: the run wrote nothing (did it start?)")
+    return path
+
+
+def main() -> None:  # pragma: no cover - `python -m reports.cli`
+    sys.exit(report_main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

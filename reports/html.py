@@ -1,0 +1,416 @@
+"""The run report: one self-contained report.html, readable in a minute.
+
+Top to bottom it answers: did the run pass, did the system deliver, where did latency
+break its targets, what did each fault do. Every image is an inline PNG data URI and
+the CSS is inline, so the file opens offline and can be attached to a CI job as is.
+Sections carry stable ids (verdict, slo, delivery, faults, latency, throughput, load,
+delivery-latency, loss, matrix, metadata, exports) for tools and tests.
+
+The time series behind the plots are written to csv/ next to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports import delivery, plots, series
+from reports.delivery import DeliveryAnalysis, DeliveryOptions
+from reports.phases import AFTER_HEAL, FAULT, STEADY
+from reports.records import RunData, load_run
+from reports.thresholds import ThresholdResult, format_value, observed_by_phase
+from reports.verdict import RunVerdict, Verdict, evaluate_run, latency_summary
+
+SECTION_IDS = ("verdict", "slo", "delivery", "faults", "latency", "throughput", "load", "delivery-latency",
+               "loss", "matrix", "metadata", "exports")
+_PHASE_NAMES = {STEADY: "steady", FAULT: "in faults", AFTER_HEAL: "after heal"}
+
+
+def build_report(run_dir: str | Path, slo: Sequence[str] | None = None, *, use_default_slo: bool = True,
+                 options: DeliveryOptions | None = None) -> Path:
+    """Evaluate the run (summary.json, junit.xml) and write report.html; returns its path."""
+    _, path = report_run(run_dir, slo, use_default_slo=use_default_slo, options=options)
+    return path
+
+
+def report_run(run_dir: str | Path | RunData, slo: Sequence[str] | None = None, *, use_default_slo: bool = True,
+               options: DeliveryOptions | None = None) -> tuple[RunVerdict, Path]:
+    """Like build_report, also returning the verdict (for the CLI's table)."""
+    run = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
+    verdict = evaluate_run(run, slo, use_default_slo=use_default_slo, options=options)
+    return verdict, write_report(run, verdict, options)
+
+
+def write_report(run: RunData, verdict: RunVerdict, options: DeliveryOptions | None = None) -> Path:
+    options = options or DeliveryOptions()
+    try:
+        analysis: DeliveryAnalysis | None = delivery.analyze(run, options)
+    except Exception as exc:  # the verdicts already say unknown; the report still shows the rest
+        analysis = None
+        run.warnings.append(f"delivery analysis failed: {type(exc).__name__}: {exc}")
+    page = _Page(run, verdict, analysis, options)
+    body = page.render()
+    path = run.run_dir / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _badge(verdict: Verdict | str | None) -> str:
+    v = verdict.value if isinstance(verdict, Verdict) else (verdict or "n/a")
+    return f'<span class="badge {_e(v)}">{_e(v.upper())}</span>'
+
+
+def _num(value: float | int | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "—"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+    """Cells are HTML already (escaped by the caller)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+class _Page:
+    def __init__(self, run: RunData, verdict: RunVerdict, analysis: DeliveryAnalysis | None,
+                 options: DeliveryOptions) -> None:
+        self.run, self.v, self.a, self.o = run, verdict, analysis, options
+        self.t0 = run.t0
+        self.width = series.bucket_seconds(max(run.duration, 1.0))
+        self.spans = series.fault_spans(run.faults, self.t0, run.t_end)
+        self.csv_dir = run.run_dir / "csv"
+        self.exports: list[str] = []
+
+    # -- page ----------------------------------------------------------------------
+
+    def render(self) -> str:
+        self.csv_dir.mkdir(exist_ok=True)
+        sections = [
+            self._verdict(), self._slo(), self._delivery(), self._faults(), self._latency(), self._throughput(),
+            self._load(), self._delivery_latency(), self._loss(), self._matrix(), self._metadata(),
+        ]
+        sections.append(self._exports())  # last: lists the files the others wrote
+        name = self.run.meta.name or self.run.run_dir.name
+        nav = " · ".join(f'<a href="#{s}">{s.replace("-", " ")}</a>' for s in SECTION_IDS)
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>gauntlet report — {_e(name)}</title><style>{_CSS}</style></head><body>"
+            f"<header><h1>{_badge(self.v.verdict)} {_e(name)}</h1>"
+            f"<p class=\"sub\">{_e(self._when())} · exit code {self.v.exit_code}</p>"
+            f"{self._headline()}<nav>{nav}</nav></header>"
+            + "".join(sections) + "</body></html>\n"
+        )
+
+    def _when(self) -> str:
+        start = dt.datetime.fromtimestamp(self.t0, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{start}, {self.run.duration:,.0f} s"
+
+    def _headline(self) -> str:
+        items = []
+        failed = [c for c in self.v.checks if c.verdict is Verdict.FAIL]
+        unknown = [c for c in self.v.checks if c.verdict is Verdict.UNKNOWN]
+        if failed:
+            items.append(f"<b>{len(failed)} of {len(self.v.checks)} checks failed</b>: "
+                         + ", ".join(_e(c.name) for c in failed[:8]) + ("…" if len(failed) > 8 else ""))
+        else:
+            items.append(f"All {len(self.v.checks)} checks passed" + (f", {len(unknown)} unknown" if unknown else ""))
+        if self.a is not None and self.a.counts.expected_eventual:
+            c = self.a.counts
+            share = 100.0 * c.delivered_eventual / c.expected_eventual
+            fault_live = c.lost_live - int(self.a.by_phase.loc[STEADY, "lost_live"])
+            items.append(
+                f"<b>Delivery</b>: {c.delivered_eventual:,} of {c.expected_eventual:,} owed deliveries made "
+                f"({share:.2f} %); <b>{c.lost_eventual:,} lost for good</b>; live {c.lost_live:,} missed "
+                f"({fault_live:,} during faults or heal windows); {c.duplicated:,} duplicated, "
+                f"{c.unexpected:,} unexpected, {c.misrouted:,} misrouted, {c.recovered:,} recovered.")
+        broken = [r for r in self.v.slo if r.verdict is Verdict.FAIL]
+        for r in broken[:5]:
+            phases = observed_by_phase(self.run, r, self.o)
+            where = [f"{_PHASE_NAMES[p]} {format_value(x, r.unit, r.aggregation)}" for p, x in phases.items()
+                     if x is not None and not _holds(r, x)]
+            items.append(f"<b>Target missed</b>: {_e(r.selector)} {_e(r.aggregation)} = "
+                         f"{_e(format_value(r.observed, r.unit, r.aggregation))}, target {_e(r.op)} "
+                         f"{_e(format_value(r.target, r.unit, r.aggregation))}"
+                         + (f" — broken {_e(', '.join(where))}" if where else ""))
+        if self.a is not None:
+            for f in self.a.recovery:
+                items.append(f"<b>Fault {_e(f.fault_id)}</b> {_e(f.kind)} {_e(f.target)}: "
+                             f"{f.lost_live_inside:,} of {f.expected_live_inside:,} live deliveries lost inside, "
+                             f"{f.lost_eventual_inside:,} for good; {_e(self._recovery_text(f))}")
+        return '<ul class="headline">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+    @staticmethod
+    def _recovery_text(f: delivery.FaultRecovery) -> str:
+        if f.status in ("recovered", "slow") and f.p99_recovered_s is not None:
+            return f"delivery p99 back to steady {f.p99_recovered_s:.1f} s after heal ({f.status})"
+        return f.status
+
+    # -- sections ------------------------------------------------------------------
+
+    def _section(self, sid: str, title: str, body: str) -> str:
+        return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
+
+    def _img(self, fig: Any, alt: str) -> str:
+        return f'<figure><img alt="{_e(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
+
+    def _export(self, frame: pd.DataFrame, name: str) -> None:
+        frame.to_csv(self.csv_dir / name, index=False, float_format="%.6g")
+        self.exports.append(name)
+
+    def _verdict(self) -> str:
+        rows = [[_badge(c.verdict), _e(c.name), _e(c.summary)] for c in self.v.checks]
+        return self._section("verdict", "Checks", _table(["verdict", "check", "summary"], rows, "checks"))
+
+    def _slo(self) -> str:
+        rows = []
+        for r in self.v.slo:
+            phases = observed_by_phase(self.run, r, self.o)
+            cells = []
+            for p in (STEADY, FAULT, AFTER_HEAL):
+                x = phases.get(p)
+                cls = "" if x is None else ("ok" if _holds(r, x) else "bad")
+                cells.append(f'<span class="{cls}">{_e(format_value(x, r.unit, r.aggregation))}</span>'
+                             if p in phases else "")
+            rows.append([_badge(r.verdict), _e(r.selector), _e(f"{r.aggregation} {r.op} "
+                         f"{format_value(r.target, r.unit, r.aggregation)}"),
+                         f"<b>{_e(format_value(r.observed, r.unit, r.aggregation))}</b>", _num(r.samples), *cells,
+                         _e(r.source)])
+        if not rows:
+            body = "<p>No latency targets were set.</p>"
+        else:
+            body = _table(["", "metric", "target", "observed", "samples", "steady", "in faults", "after heal",
+                           "source"], rows, "slo")
+            self._export(pd.DataFrame([r.to_dict() for r in self.v.slo]).drop(columns=["tags"]), "slo.csv")
+        return self._section("slo", "Latency targets (SLO)", body)
+
+    def _delivery(self) -> str:
+        a = self.a
+        if a is None:
+            return self._section("delivery", "Delivery", "<p>Delivery analysis failed; see the checks.</p>")
+        c = a.counts
+        totals = [
+            ("publishes (ok / fail / unknown)", f"{c.publishes:,} ({c.acknowledged:,} / {c.failed:,} / {c.unknown:,})"),
+            ("subscribers, frames received", f"{c.subscribers:,}, {c.frames:,}"),
+            ("owed live / delivered live / lost live", f"{c.expected_live:,} / {c.delivered_live:,} / {c.lost_live:,}"),
+            ("owed eventually / delivered / lost for good",
+             f"{c.expected_eventual:,} / {c.delivered_eventual:,} / {c.lost_eventual:,}"),
+            ("duplicated (extra frames)", f"{c.duplicated:,} ({c.duplicate_frames:,})"),
+            ("resume overlap frames (expected)", f"{c.resume_overlap_frames:,}"),
+            ("unexpected keys (frames)", f"{c.unexpected:,} ({c.unexpected_frames:,})"),
+            ("misrouted to another user", f"{c.misrouted:,}"),
+            ("recovered (unknown outcome, seen)", f"{c.recovered:,}"),
+            ("failed publishes seen anyway", f"{c.failed_seen:,}"),
+            (f"late (> {self.o.late_after_s:g} s)", f"{c.late:,}"),
+            ("out of order", f"{c.out_of_order:,}"),
+        ]
+        rows = [[_e(k), f"<b>{_e(v)}</b>"] for k, v in totals]
+        phase_rows = []
+        for phase, row in a.by_phase.iterrows():
+            phase_rows.append([_e(_PHASE_NAMES.get(str(phase), phase)), _num(int(row["expected_live"])),
+                               _num(int(row["lost_live"])), _num(int(row["expected_eventual"])),
+                               _num(int(row["lost_eventual"])), _num(int(row["duplicated"])), _num(int(row["late"])),
+                               _num(row["latency_p99_ms"])])
+        lat = latency_summary(a.latency)
+        lat_rows = [[_e(k), _num(v["count"]), _num(v["p50"]), _num(v["p95"]), _num(v["p99"]), _num(v["max"])]
+                    for k, v in lat.items()]
+        notes = "".join(f"<li>{_e(n)}</li>" for n in a.notes)
+        self._export(a.by_phase.reset_index(), "delivery_by_phase.csv")
+        self._export(a.lost.head(100_000), "delivery_lost.csv")
+        body = (
+            '<div class="cols"><div>' + _table(["", "count"], rows, "kv") + "</div><div>"
+            + "<h3>By phase</h3>"
+            + _table(["phase", "owed live", "lost live", "owed", "lost for good", "duplicated", "late", "p99 ms"],
+                     phase_rows)
+            + "<h3>Delivery latency (ms), live first deliveries</h3>"
+            + _table(["path", "count", "p50", "p95", "p99", "max"], lat_rows)
+            + "</div></div>"
+            + (f"<ul class=\"notes\">{notes}</ul>" if notes else "")
+            + f'<p class="sub">Live: the subscriber had one connection open from the publish until its '
+              f"acknowledgement + {self.o.grace_s:g} s. Eventually: it was connected before the publish and again "
+              "after it, so a resume could bring the message. Phases: a fault window, the "
+              f"{self.o.heal_window_s:g} s after its heal, and steady state otherwise.</p>"
+        )
+        return self._section("delivery", "Delivery", body)
+
+    def _faults(self) -> str:
+        if not self.run.faults:
+            return self._section("faults", "Faults", "<p>No faults in this run.</p>")
+        recovery = {r.fault_id: r for r in self.a.recovery} if self.a is not None else {}
+        rows, export = [], []
+        for f in self.run.faults:
+            r = recovery.get(f.id)
+            end = f.end_or(self.run.t_end)
+            window = f"{f.start - self.t0:,.1f}–{end - self.t0:,.1f} s ({end - f.start:,.1f} s)"
+            cells = [_e(f.id), _e(f.kind), _e(f.target), _e(window), _e(f.outcome)]
+            if r is not None:
+                cells += [_num(r.expected_live_inside), _num(r.lost_live_inside), _num(r.lost_eventual_inside),
+                          _num(r.lost_live_after_heal),
+                          _e(f"{r.first_delivery_s:.2f} s" if r.first_delivery_s is not None else "—"),
+                          _e(f"{r.p99_recovered_s:.1f} s" if r.p99_recovered_s is not None else "—"),
+                          _e(r.status)]
+                export.append(r.to_dict())
+            else:
+                cells += ["—"] * 7
+            rows.append(cells)
+        if export:
+            self._export(pd.DataFrame(export), "faults.csv")
+        body = _table(["id", "kind", "target", "window", "journal", "owed live inside", "lost live inside",
+                       "lost for good inside", "lost live after heal", "first delivery after heal",
+                       "p99 recovered after", "recovery"], rows, "faults")
+        body += (f'<p class="sub">Recovery: from the heal to the start of the first {self.o.rolling_window_s:g} s '
+                 f"window whose delivery p99 is within {self.o.recovery_factor:g}× its steady level "
+                 "(deliveries to or from the target replica, cross-instance).</p>")
+        return self._section("faults", "Faults and recovery", body)
+
+    def _latency(self) -> str:
+        http = series.latency_series(series.http_latency_samples(self.run.http), self.t0, self.width)
+        pub = series.latency_series(series.publish_latency_samples(self.run.pub), self.t0, self.width)
+        ws = (series.latency_series(series.delivery_latency_samples(self.a.latency), self.t0, self.width)
+              if self.a is not None else pd.DataFrame(columns=pub.columns))
+        self._export(pd.concat([http, pub, ws], ignore_index=True), "latency.csv")
+        targets = {f"{r.aggregation} target": r.target for r in self.v.slo
+                   if r.metric == "http_req_duration" and not r.tags and r.aggregation.startswith("p(")}
+        body = self._img(plots.latency_over_time(http, self.spans, "HTTP latency per endpoint", targets),
+                         "HTTP latency over time per endpoint")
+        body += self._img(plots.latency_over_time(pub, self.spans,
+                                                  "publish latency: raw (from send) and corrected (from schedule)"),
+                          "publish latency over time, raw and corrected")
+        body += self._img(plots.latency_over_time(ws, self.spans, "WebSocket delivery latency"),
+                          "delivery latency over time")
+        return self._section("latency", "Latency over time", body)
+
+    def _throughput(self) -> str:
+        data = series.throughput_series(self.run.http, self.run.pub, self.t0, self.width)
+        self._export(data, "throughput.csv")
+        return self._section("throughput", "Throughput and errors",
+                             self._img(plots.throughput(data, self.spans), "throughput and errors over time"))
+
+    def _load(self) -> str:
+        users = series.users_series(self.run.users, self.t0, self.width)
+        sockets = series.sockets_per_instance(self.run.conn, self.t0, self.width, self.run.t_end)
+        answered = self.run.http[self.run.http["instance"].notna()]
+        requests = series.rate_per_instance(answered["ts"], answered["instance"], self.t0, self.width,
+                                            "requests_per_s")
+        frames = series.rate_per_instance(self.run.recv["ts"], self.run.recv["instance"], self.t0, self.width,
+                                          "frames_per_s")
+        self._export(users, "users.csv")
+        per_replica = sockets.merge(requests, on=["t", "instance"], how="outer").merge(
+            frames, on=["t", "instance"], how="outer").sort_values(["t", "instance"])
+        self._export(per_replica, "replicas.csv")
+        body = self._img(plots.users_and_sockets(users, self.spans), "users and open sockets over time")
+        body += self._img(plots.load_per_replica(sockets, requests, frames, self.spans), "load per replica over time")
+        return self._section("load", "Users, sockets and load per replica", body)
+
+    def _delivery_latency(self) -> str:
+        if self.a is None:
+            return self._section("delivery-latency", "Delivery latency distribution", "<p>—</p>")
+        lat = self.a.latency
+        by = {"all": lat["latency_ms"].to_numpy()}
+        for path in ("same", "cross"):
+            values = lat.loc[lat["path"] == path, "latency_ms"].to_numpy()
+            if len(values):
+                by[f"{path}-instance"] = values
+        cdf = series.latency_cdf(by)
+        self._export(cdf, "delivery_latency_cdf.csv")
+        return self._section("delivery-latency", "Delivery latency distribution",
+                             self._img(plots.delivery_cdf(cdf, self.o.late_after_s * 1000.0),
+                                       "delivery latency CDF, same vs cross instance"))
+
+    def _loss(self) -> str:
+        if self.a is None:
+            return self._section("loss", "Lost and duplicated over time", "<p>—</p>")
+        data = series.delivery_series(self.a.pairs, self.a.duplicates, self.t0, self.width)
+        self._export(data, "delivery.csv")
+        return self._section("loss", "Lost and duplicated over time",
+                             self._img(plots.loss_over_time(data, self.spans, self.width),
+                                       "lost and duplicated deliveries over time"))
+
+    def _matrix(self) -> str:
+        if self.a is None:
+            return self._section("matrix", "Publisher × subscriber replica", "<p>—</p>")
+        m = self.a.matrix
+        self._export(m, "matrix.csv")
+        totals = (m.groupby(["origin", "sub_instance"], observed=True)[
+            ["expected_live", "delivered_live", "lost_live", "expected_eventual", "lost_eventual"]].sum().reset_index()
+                  if len(m) else m)
+        rows = [[_e(r.origin), _e(r.sub_instance), _num(int(r.expected_live)), _num(int(r.delivered_live)),
+                 _num(int(r.lost_live)), _num(int(r.expected_eventual)), _num(int(r.lost_eventual))]
+                for r in totals.itertuples()]
+        body = ('<div class="cols"><div>' + self._img(plots.matrix_heatmap(m), "cross-instance delivery matrix")
+                + "</div><div>" + _table(["publisher", "subscriber", "owed live", "delivered live", "lost live",
+                                          "owed", "lost for good"], rows) + "</div></div>")
+        return self._section("matrix", "Publisher × subscriber replica", body)
+
+    def _metadata(self) -> str:
+        m = self.run.meta
+        counts = {k: len(getattr(self.run, k)) for k in ("http", "pub", "recv", "conn", "users")}
+        rows = [
+            ("name", m.name), ("run directory", str(self.run.run_dir)), ("seed", m.seed),
+            ("start", self._when()), ("command", " ".join(m.argv)),
+            ("workers", ", ".join(self.run.workers)), ("records", ", ".join(f"{k} {v:,}" for k, v in counts.items())),
+        ]
+        kv = [[_e(k), _e(v)] for k, v in rows]
+        blocks = ""
+        for title, value in (("versions", m.versions), ("stack", m.stack), ("scenario", m.scenario),
+                             ("timeline", m.timeline)):
+            if value:
+                blocks += f"<h3>{_e(title)}</h3><pre>{_e(json.dumps(value, indent=2, default=str))}</pre>"
+        warnings = "".join(f"<li>{_e(w)}</li>" for w in self.run.warnings)
+        if warnings:
+            blocks += f"<h3>warnings</h3><ul class=\"notes\">{warnings}</ul>"
+        return self._section("metadata", "Run", _table(["", ""], kv, "kv") + blocks)
+
+    def _exports(self) -> str:
+        files = "".join(f"<li><code>csv/{_e(name)}</code></li>" for name in self.exports)
+        body = (f"<p>Time series and tables behind this report ({self.width:g} s buckets), next to it:</p>"
+                f"<ul>{files}</ul><p>Verdicts: <code>summary.json</code>, <code>junit.xml</code>.</p>")
+        return self._section("exports", "Exports", body)
+
+
+def _holds(result: ThresholdResult, observed: float) -> bool:
+    from reports.thresholds import _OPS
+
+    return bool(_OPS[result.op](observed, result.target))
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;
+padding:0 18px 40px;color:#1d1d1f;background:#fff}
+header{border-bottom:1px solid #ddd;padding:12px 0 6px}
+h1{font-size:22px;margin:6px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #eee}
+h3{font-size:14px;margin:14px 0 4px}
+.sub{color:#666;font-size:12px;margin:2px 0}
+nav{font-size:12px;margin:8px 0}nav a{color:#0b5cad;text-decoration:none}
+.badge{display:inline-block;padding:1px 8px;border-radius:4px;font-size:12px;font-weight:700;color:#fff;
+vertical-align:middle}
+.badge.pass{background:#2e7d32}.badge.fail{background:#c62828}.badge.unknown{background:#9e9e9e}
+ul.headline{background:#f7f7f9;border:1px solid #e4e4e8;border-radius:6px;padding:10px 10px 10px 28px;margin:8px 0}
+ul.headline li{margin:3px 0}
+table{border-collapse:collapse;margin:6px 0;font-size:13px}
+th,td{border-bottom:1px solid #eee;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#fafafa;font-weight:600}
+table.kv td:first-child{color:#555}
+.ok{color:#2e7d32}.bad{color:#c62828;font-weight:700}
+figure{margin:8px 0}img{max-width:100%;height:auto}
+.cols{display:flex;gap:24px;flex-wrap:wrap}.cols>div{flex:1 1 420px}
+pre{background:#f7f7f9;padding:8px;font-size:12px;overflow:auto;max-height:320px}
+ul.notes{color:#8a6d00}
+"""

@@ -1,0 +1,176 @@
+"""Time series of a run, bucketed for plots and the csv/ exports.
+
+Each function takes DataFrames (not a run directory), so a comparison across runs can
+call them on each run's tables. Times in the output are seconds since the run start
+(`t`, the start of the bucket). Percentiles inside a bucket come from the raw samples
+of that bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from reports.records import FaultWindow
+
+_NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def bucket_seconds(duration: float, max_buckets: int = 300) -> float:
+    """A round bucket width giving at most `max_buckets` buckets."""
+    for width in _NICE_BUCKETS:
+        if duration / width <= max_buckets:
+            return float(width)
+    return float(_NICE_BUCKETS[-1])
+
+
+def _bucket(ts: pd.Series | np.ndarray, t0: float, width: float) -> np.ndarray:
+    return np.floor((np.asarray(ts, dtype="float64") - t0) / width) * width
+
+
+def latency_series(samples: pd.DataFrame, t0: float, width: float, group: str = "endpoint") -> pd.DataFrame:
+    """p50/p95/p99 and count per bucket and group, from `ts`, `value` (ms) and `group` columns."""
+    cols = ["t", group, "count", "p50", "p95", "p99"]
+    if not len(samples):
+        return pd.DataFrame(columns=cols)
+    frame = pd.DataFrame({"t": _bucket(samples["ts"], t0, width), group: samples[group].astype(str).to_numpy(),
+                          "value": samples["value"].to_numpy(dtype="float64")})
+    grouped = frame.groupby(["t", group], sort=True)["value"]
+    q = grouped.quantile(list(QUANTILES)).unstack()
+    q.columns = ["p50", "p95", "p99"]
+    q.insert(0, "count", grouped.size())
+    return q.reset_index()[cols]
+
+
+def http_latency_samples(http: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"ts": http["ts"].to_numpy(dtype="float64"), "value": http["dur_ms"].to_numpy(dtype="float64"),
+                         "endpoint": http["name"].astype(object).fillna("(unnamed)").to_numpy()}).dropna(subset=["value"])
+
+
+def publish_latency_samples(pub: pd.DataFrame) -> pd.DataFrame:
+    """Publish latency twice: raw (from ts_sent) and corrected (from ts_intended)."""
+    sent = pub["ts_sent"].to_numpy(dtype="float64")
+    ack = pub["ts_ack"].to_numpy(dtype="float64")
+    intended = pub["ts_intended"].to_numpy(dtype="float64")
+    intended = np.where(np.isnan(intended), sent, intended)
+    raw = pd.DataFrame({"ts": sent, "value": (ack - sent) * 1000.0, "endpoint": "publish (raw)"})
+    corrected = pd.DataFrame({"ts": intended, "value": (ack - intended) * 1000.0, "endpoint": "publish (corrected)"})
+    return pd.concat([raw, corrected], ignore_index=True).dropna(subset=["value"])
+
+
+def delivery_latency_samples(latency: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"ts": latency["ts"].to_numpy(dtype="float64"), "value": latency["latency_ms"].to_numpy(),
+                         "endpoint": "ws delivery (" + latency["path"].astype(str) + ")"})
+
+
+def throughput_series(http: pd.DataFrame, pub: pd.DataFrame, t0: float, width: float) -> pd.DataFrame:
+    """Requests/s and errors/s per endpoint, plus publishes by outcome."""
+    cols = ["t", "endpoint", "per_s", "errors_per_s"]
+    parts = []
+    if len(http):
+        h = pd.DataFrame({"t": _bucket(http["ts"], t0, width),
+                          "endpoint": http["name"].astype(object).fillna("(unnamed)").to_numpy(),
+                          "error": ~http["ok"].to_numpy(dtype=bool)})
+        g = h.groupby(["t", "endpoint"]).agg(n=("error", "size"), e=("error", "sum")).reset_index()
+        parts.append(g)
+    if len(pub):
+        outcome = pub["outcome"].astype(object).to_numpy()
+        p = pd.DataFrame({"t": _bucket(pub["ts_sent"], t0, width), "endpoint": "publish",
+                          "error": outcome != "ok"})
+        parts.append(p.groupby(["t", "endpoint"]).agg(n=("error", "size"), e=("error", "sum")).reset_index())
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["per_s"] = out["n"] / width
+    out["errors_per_s"] = out["e"] / width
+    return out[cols].sort_values(["t", "endpoint"]).reset_index(drop=True)
+
+
+def users_series(users: pd.DataFrame, t0: float, width: float) -> pd.DataFrame:
+    """Users and sockets summed over load processes (each reports its own)."""
+    cols = ["t", "users", "sockets"]
+    if not len(users):
+        return pd.DataFrame(columns=cols)
+    u = pd.DataFrame({"t": _bucket(users["ts"], t0, width),
+                      "worker": users["worker"].astype(str).to_numpy() if "worker" in users else "w",
+                      "users": users["users"].to_numpy(dtype="float64"),
+                      "sockets": users["sockets"].to_numpy(dtype="float64")})
+    last = u.groupby(["t", "worker"]).last()
+    wide = last.unstack("worker").sort_index().ffill()
+    return pd.DataFrame({"t": wide.index.to_numpy(), "users": wide["users"].sum(axis=1).to_numpy(),
+                         "sockets": wide["sockets"].sum(axis=1).to_numpy()})[cols]
+
+
+def sockets_per_instance(conn: pd.DataFrame, t0: float, width: float, t_end: float) -> pd.DataFrame:
+    """Open sockets per replica at the end of each bucket, from connect/disconnect events."""
+    cols = ["t", "instance", "sockets"]
+    event = conn["event"].astype(object).to_numpy()
+    use = (event == "connect") | (event == "disconnect")
+    if not use.any():
+        return pd.DataFrame(columns=cols)
+    c = pd.DataFrame({"ts": conn["ts"].to_numpy(dtype="float64")[use],
+                      "instance": conn["instance"].astype(object).fillna("?").to_numpy()[use],
+                      "delta": np.where(event[use] == "connect", 1, -1)}).sort_values("ts", kind="stable")
+    c["open"] = c.groupby("instance")["delta"].cumsum()
+    c["t"] = _bucket(c["ts"], t0, width)
+    last = c.groupby(["t", "instance"])["open"].last().unstack("instance")
+    grid = np.arange(0.0, max(t_end - t0, 0.0) + width, width)
+    wide = last.reindex(np.union1d(grid, last.index.to_numpy())).ffill().fillna(0)
+    out = wide.stack().rename("sockets").reset_index()
+    out.columns = cols
+    return out
+
+
+def rate_per_instance(ts: pd.Series, instance: pd.Series, t0: float, width: float, name: str) -> pd.DataFrame:
+    """Events per second per replica (requests answered, frames delivered)."""
+    cols = ["t", "instance", name]
+    if not len(ts):
+        return pd.DataFrame(columns=cols)
+    f = pd.DataFrame({"t": _bucket(ts, t0, width), "instance": instance.astype(object).fillna("?").to_numpy()})
+    out = f.groupby(["t", "instance"]).size().rename(name).reset_index()
+    out[name] = out[name] / width
+    return out[cols]
+
+
+def delivery_series(pairs: pd.DataFrame, duplicates: pd.DataFrame, t0: float, width: float) -> pd.DataFrame:
+    """Per bucket of publish time: owed live, lost live, lost for good; duplicates by arrival."""
+    cols = ["t", "expected_live", "lost_live", "lost_eventual", "duplicated"]
+    frames = []
+    if len(pairs):
+        p = pd.DataFrame({"t": _bucket(pairs["ts_sent"], t0, width), "expected_live": pairs["live"].to_numpy(),
+                          "lost_live": pairs["lost_live"].to_numpy(), "lost_eventual": pairs["lost_eventual"].to_numpy()})
+        frames.append(p.groupby("t")[["expected_live", "lost_live", "lost_eventual"]].sum())
+    if len(duplicates):
+        d = pd.Series(_bucket(duplicates["ts"], t0, width)).value_counts().rename("duplicated")
+        frames.append(d.to_frame())
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, axis=1).fillna(0).sort_index()
+    for c in cols[1:]:
+        if c not in out:
+            out[c] = 0
+    out.index.name = "t"
+    return out.reset_index()[cols].astype({c: "int64" for c in cols[1:]})
+
+
+def latency_cdf(values_by_label: dict[str, np.ndarray], points: int = 200) -> pd.DataFrame:
+    """Quantile grid of each sample set: latency_ms at each cumulative fraction."""
+    fractions = np.linspace(0.0, 1.0, points + 1)
+    out = {"fraction": fractions}
+    for label, values in values_by_label.items():
+        v = np.asarray(values, dtype="float64")
+        out[label] = np.quantile(v, fractions) if len(v) else np.full(len(fractions), np.nan)
+    return pd.DataFrame(out)
+
+
+def fault_spans(faults: Sequence[FaultWindow], t0: float, t_end: float) -> list[tuple[float, float, str, str]]:
+    """(start, end, label, kind) in run seconds for shading; unhealed faults run to the end."""
+    spans = []
+    for f in faults:
+        if not f.injected:
+            continue
+        spans.append((f.start - t0, f.end_or(t_end) - t0, f"{f.id} {f.label}", f.kind))
+    return spans
