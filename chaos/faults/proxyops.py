@@ -1,0 +1,57 @@
+"""The few fault-proxy operations faults share, over the typed Toxiproxy client.
+
+Heals must be idempotent and must survive what happened meanwhile: a toxic already
+gone, or a proxy deleted because its replica was scaled in, answers 404, which for a
+heal means "nothing left to undo".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chaos.faults.base import FaultError
+from chaos.target import StackHandle
+from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
+
+NOT_FOUND = 404
+
+
+def proxy_client(stack: StackHandle) -> ToxiproxyClient:
+    url = stack.proxy_api_url()
+    if not url:
+        raise FaultError("this stack runs without fault proxies (--no-fault-proxies): dependency faults need them")
+    return ToxiproxyClient(url)
+
+
+def toxic_name(fault_id: str, kind: str, stream: str) -> str:
+    # The journal id makes the name unique, so faults by two people on one proxy never clash.
+    return f"gauntlet-{fault_id or kind}-{kind}-{stream}"
+
+
+def remove_toxics(client: ToxiproxyClient, toxics: list[list[str]]) -> None:
+    """Remove [proxy, toxic] pairs; each one removed (or already gone) leaves the list."""
+    errors = []
+    for pair in list(toxics):
+        proxy, name = pair
+        try:
+            client.remove_toxic(proxy, name)
+        except ToxiproxyError as exc:
+            if exc.status != NOT_FOUND:
+                errors.append(f"{proxy}/{name}: {exc.message}")
+                continue
+        toxics.remove(pair)
+    if errors:
+        raise FaultError("could not remove toxics: " + "; ".join(errors))
+
+
+def set_enabled(client: ToxiproxyClient, proxies: Iterable[str], enabled: bool) -> None:
+    errors = []
+    for proxy in proxies:
+        try:
+            client.update_proxy(proxy, enabled=enabled)
+        except ToxiproxyError as exc:
+            if exc.status == NOT_FOUND and enabled:
+                continue  # deleted meanwhile (its replica was removed): nothing to re-enable
+            errors.append(f"{proxy}: {exc.message}")
+    if errors:
+        raise FaultError(("could not enable " if enabled else "could not disable ") + "; ".join(errors))

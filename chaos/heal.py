@@ -1,0 +1,103 @@
+"""Heal everything: the rollback of `gauntlet chaos heal`, and the last line of defence.
+
+First every fault the journal still shows as active is rebuilt from its record and
+healed exactly (its own heal knows the toxics it added, the replicas it scaled, the
+restart policy it changed) and its record closed. Then a sweep puts the stack into its
+clean state whatever left it otherwise: every proxy enabled and without toxics, every
+replica continued (SIGCONT) and back in the load balancer, dead replicas and crashed
+dependencies started again.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+from chaos.faults import CATALOGUE
+from chaos.journal import FaultRecord, Journal, read_journal
+from chaos.target import DEPENDENCIES, StackHandle
+from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def heal_journal(stack: StackHandle, journal: Journal, progress: Progress = _quiet) -> list[FaultRecord]:
+    """Heal and close every record still active in the journal."""
+    closed = []
+    for record in read_journal(journal.path):
+        if not record.active:
+            continue
+        cls = CATALOGUE.get(record.kind)
+        error, params = None, record.params
+        if cls is None:
+            error = f"unknown fault kind {record.kind!r}; healed by the sweep only"
+        else:
+            try:
+                fault = cls.restore(record.target, record.params, record.id)
+                params = fault.params()
+                fault.heal(stack)
+            except Exception as exc:
+                error = str(exc) or type(exc).__name__
+        outcome = "heal_failed" if error else "ok"
+        closed.append(journal.close(record, outcome, error, params=params))
+        progress(f"healed {record.kind} {record.target} [{record.id}]: {outcome}" + (f" ({error})" if error else ""))
+    return closed
+
+
+def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
+    """Return the stack to a clean state; returns what it had to do. Errors are collected, not raised
+    until the end, so one failing step never keeps the others from running."""
+    done: list[str] = []
+    errors: list[str] = []
+
+    def step(what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+            done.append(what)
+            progress(what)
+        except Exception as exc:
+            errors.append(f"{what}: {exc}")
+
+    url = stack.proxy_api_url()
+    if url:
+        client = ToxiproxyClient(url)
+        try:
+            dirty = [p for p in client.proxies().values() if p.toxics or not p.enabled]
+        except ToxiproxyError as exc:
+            errors.append(f"fault proxy: {exc.message}")
+            dirty = []
+        if dirty:
+            step(f"reset the fault proxy ({', '.join(p.name for p in dirty)})", client.reset)
+    for name in stack.replica_names():
+        if stack.replica_alive(name):
+            # Harmless to a running process; a stopped one (pause) runs again.
+            stack.signal_replica(name, signal.SIGCONT)
+    for name in sorted(stack.drained()):
+        step(f"undrained {name}", lambda n=name: stack.undrain(n))
+    for dep in DEPENDENCIES:
+        try:
+            alive = stack.dependency_alive(dep)
+        except KeyError:
+            continue
+        if not alive:
+            step(f"restarted {dep}", lambda d=dep: stack.restart_dependency(d))
+    for name in stack.replica_names():
+        if not stack.replica_alive(name):
+            step(f"restarted {name}", lambda n=name: stack.revive_replica(n))
+    if errors:
+        raise RuntimeError("heal incomplete: " + "; ".join(errors))
+    return done
+
+
+def heal_everything(stack: StackHandle, journal: Journal | None = None, progress: Progress = _quiet) -> list[str]:
+    """Heal the journal's active faults, then sweep. Returns a line per thing done."""
+    if journal is None and stack.run_dir() is not None:
+        journal = Journal.in_run_dir(stack.run_dir())
+    lines = []
+    if journal is not None:
+        lines += [f"{r.kind} {r.target} [{r.id}] {r.outcome}" for r in heal_journal(stack, journal, progress)]
+    return lines + sweep(stack, progress)
