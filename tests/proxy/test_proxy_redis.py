@@ -1,0 +1,97 @@
+"""A real Redis behind the proxy: PING works, `down` makes the client fail, `up` recovers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from proxy_support import free_port, stop_process, wait_until
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def redis_client(port: int, timeout: float) -> redis.Redis:
+    # No client-side retries: the test wants to see the failure the proxy causes.
+    return redis.Redis(port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0))
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    with (workdir / "redis.log").open("wb") as log:
+        process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir), "--daemonize", "no"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        direct = redis_client(port, 0.5)
+
+        def answers() -> bool:
+            try:
+                return bool(direct.ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(answers, 10, "redis-server to answer PING")
+        direct.close()
+        yield port
+    finally:
+        stop_process(process)
+
+
+def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_port):
+    proxy = api.create_proxy("redis-r1", upstream=f"127.0.0.1:{redis_port}")
+    client = redis_client(proxy.listen_port, 1.0)
+    try:
+        assert client.ping() is True
+        client.set("gauntlet:key", "value")
+        assert client.get("gauntlet:key") == b"value"
+
+        api.disable(proxy.name)
+        with pytest.raises(redis.ConnectionError):
+            client.ping()
+        with pytest.raises(redis.ConnectionError):
+            client.ping()  # new connections are refused too
+
+        api.enable(proxy.name)
+        wait_until(lambda: _pings(client), 5, "PING through the re-enabled proxy")
+        assert client.get("gauntlet:key") == b"value"
+    finally:
+        client.close()
+
+
+def test_redis_latency_and_timeout_toxics(api, redis_port):
+    proxy = api.create_proxy("redis-r2", upstream=f"127.0.0.1:{redis_port}")
+    client = redis_client(proxy.listen_port, 0.5)
+    try:
+        api.add_toxic(proxy.name, "latency", {"latency": 150})
+        started = time.monotonic()
+        assert client.ping()
+        assert time.monotonic() - started >= 0.15
+        api.remove_toxic(proxy.name, "latency_downstream")
+        api.add_toxic(proxy.name, "timeout", {"timeout": 0})  # a partition: nothing gets through
+        with pytest.raises(redis.TimeoutError):
+            client.ping()
+        api.remove_toxic(proxy.name, "timeout_downstream")
+        wait_until(lambda: _pings(client), 5, "PING after the partition heals")
+    finally:
+        client.close()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
