@@ -562,7 +562,11 @@ class _Analysis:
             sel = sel[sel["path"] == CROSS]
         if fault.target in instances:
             sel = sel[(sel["instance"] == fault.target) | (sel["origin"] == fault.target)]
-        ref = sel.loc[sel["phase"] == STEADY, "latency_ms"]
+        # The reference is steady state *before* this fault: after it, a system that
+        # never recovered has a degraded "steady" level that would excuse itself.
+        steady = sel["phase"] == STEADY
+        before = sel.loc[steady & (sel["sent_ts"] < fault.start), "latency_ms"]
+        ref = before if len(before) >= self.o.min_window_samples else sel.loc[steady, "latency_ms"]
         reference = float(np.percentile(ref, 99)) if len(ref) >= self.o.min_window_samples else steady_p99
         post = sel[(sel["sent_ts"] >= heal)]
         first = float(post["ts"].min() - heal) if len(post) else None

@@ -266,10 +266,12 @@ def read_records(path: Path, kind: str, warnings: list[str] | None = None) -> pd
     types = COLUMN_TYPES[kind]
     read_types = {col: ("float64" if types[col] in (_FLOAT, _INT) else "str") for col in columns}
     try:
+        # No usecols: with it, pandas accepts rows with extra fields, and a row with
+        # extra fields is two lines run together (a writer died mid-line, another appended).
         frame = pd.read_csv(
-            source, usecols=list(columns), dtype=read_types, keep_default_na=False,
+            source, dtype=read_types, keep_default_na=False,
             na_values={col: [""] for col in columns}, engine="c",
-        )
+        )[list(columns)]
     except pd.errors.ParserError as exc:
         raise RecordError(f"{path}: malformed CSV: {_short(exc)}") from None
     except ValueError as exc:
