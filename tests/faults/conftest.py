@@ -1,0 +1,38 @@
+"""Stacks shared by the tests of one module (faults heal, so the next test finds it clean)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.spec import StackSpec
+from harness.stack import LocalStack
+
+from chaos.heal import sweep
+from chaos.target import LocalHandle
+
+
+@pytest.fixture(scope="module")
+def module_stacks(tmp_path_factory):
+    """Like `stack_factory`, but one stack may serve a whole module; torn down at its end."""
+    stacks: list[LocalStack] = []
+    runs = tmp_path_factory.mktemp("runs")
+
+    def make(**fields) -> LocalStack:
+        fields.setdefault("runs_dir", runs)
+        stack = LocalStack(StackSpec(**fields))
+        stacks.append(stack)
+        stack.up()
+        return stack
+
+    yield make
+    for stack in reversed(stacks):
+        stack.down()
+
+
+@pytest.fixture
+def clean_after():
+    """Sweep a shared stack back to clean after a test, even when the test failed mid-fault."""
+    handles: list[LocalHandle] = []
+    yield handles.append
+    for handle in handles:
+        sweep(handle)
