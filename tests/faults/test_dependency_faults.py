@@ -1,0 +1,175 @@
+"""Dependency faults on a real stack of the reference SUT behind the fault proxy:
+partition, latency, down, crash; a failed inject; heal of everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from fault_support import Subscriber, broadcast, get, wait_for
+
+from chaos.faults import CATALOGUE
+from chaos.heal import heal_everything
+from chaos.injector import Injector
+from chaos.journal import Journal, read_journal
+from chaos.target import LocalHandle
+from chaos.toxiproxy_client import ToxiproxyClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+
+@pytest.fixture(scope="module")
+def stack(module_stacks):
+    return module_stacks(replicas=3, broker="redis")
+
+
+@pytest.fixture
+def handle(stack, clean_after):
+    h = LocalHandle(stack)
+    clean_after(h)
+    return h
+
+
+@pytest.fixture
+def injector(handle, stack):
+    inj = Injector(handle, Journal.in_run_dir(stack.run_dir))
+    yield inj
+    inj.heal_all()
+
+
+@pytest.fixture
+def proxy(stack):
+    return ToxiproxyClient(stack.proxy.api_url)
+
+
+def build(kind, target, handle, **params):
+    return CATALOGUE[kind].build(target, params, handle.topology())
+
+
+def ready(stack, name: str, timeout: float = 5.0) -> int:
+    return get(stack.replicas[name].url + "/api/ready", timeout)[0]
+
+
+def all_ready(stack) -> bool:
+    return all(ready(stack, n) == 200 for n in stack.replicas)
+
+
+def assert_proxies_clean(proxy: ToxiproxyClient) -> None:
+    dirty = {p.name: (p.enabled, [t.name for t in p.toxics]) for p in proxy.proxies().values()
+             if p.toxics or not p.enabled}
+    assert not dirty, f"proxies left dirty: {dirty}"
+
+
+def test_partition_r2_from_redis_makes_only_r2_unready_and_loses_nothing_acknowledged(stack, handle, injector, proxy):
+    state = stack.state()
+    subs = [Subscriber(r.url, state.secret, f"sub-{r.name}-{k}") for r in state.replicas for k in range(2)]
+    try:
+        acked: dict[str, str] = {}
+
+        def publish(prefix: str, n: int) -> None:
+            for i in range(n):
+                status, _ = broadcast(state.lb_url, state.publisher_key, f"{prefix}-{i}")
+                if status == 201:
+                    acked[f"{prefix}-{i}"] = prefix
+
+        publish("before", 5)
+        injection = injector.inject(build("partition", "r2", handle, dependency="redis"))
+        assert not proxy.get_proxy("redis-r2").enabled and proxy.get_proxy("redis-r1").enabled
+        wait_for(lambda: ready(stack, "r2") == 503, 10, "r2 to report unready")
+        assert ready(stack, "r1") == 200 and ready(stack, "r3") == 200, "only r2 is cut off"
+        publish("during", 30)
+        time.sleep(1.0)
+        r2_subs = [s for s in subs if s.instance == "r2"]
+        missing_on_r2 = {k for k in acked if k.startswith("during") for s in r2_subs if not s.keys()[k]}
+        assert missing_on_r2, "while partitioned, r2's subscribers miss fan-out from the other replicas"
+        assert injector.heal(injection).outcome == "ok"
+        wait_for(lambda: ready(stack, "r2") == 200, 15, "r2 to be ready again")
+        publish("after", 5)
+        assert len(acked) >= 35, "most publishes are acknowledged (r1 and r3 keep working)"
+        wait_for(lambda: all(s.keys()[k] for s in subs for k in acked), 20,
+                 "every acknowledged notification to reach every subscriber after heal")
+        assert all(count == 1 for s in subs for count in s.keys().values()), "no duplicates"
+    finally:
+        for sub in subs:
+            sub.close()
+    record = read_journal(stack.run_dir / "faults.jsonl")[-1]
+    assert (record.kind, record.target, record.params["dependency"], record.outcome) == \
+        ("partition", "r2", "redis", "ok")
+
+
+def test_crash_postgres_makes_publishes_fail_fast_and_recover_after_heal(stack, handle, injector):
+    state = stack.state()
+    assert broadcast(state.lb_url, state.publisher_key, "pg-before")[0] == 201
+    pid = stack.postgres.pid
+    injection = injector.inject(build("crash", "postgres", handle))
+    assert not stack.postgres.alive()
+    results = [broadcast(state.lb_url, state.publisher_key, f"pg-down-{i}", timeout=10) for i in range(5)]
+    assert all(status == 503 for status, _ in results), f"publishes must fail with 503: {results}"
+    assert max(took for _, took in results) < 3.0, f"and fail fast, not hang: {results}"
+    injector.heal(injection)
+    assert stack.postgres.alive() and stack.postgres.pid != pid
+    wait_for(lambda: broadcast(state.lb_url, state.publisher_key, "pg-after")[0] == 201, 20,
+             "publishes to succeed after Postgres is back")
+    wait_for(lambda: all_ready(stack), 20, "every replica ready again")
+
+
+def test_latency_on_one_replicas_redis_slows_only_that_replica(stack, handle, injector):
+    def timed_ready(name: str) -> float:
+        t0 = time.monotonic()
+        assert ready(stack, name) == 200
+        return time.monotonic() - t0
+
+    assert timed_ready("r1") < 0.3
+    injection = injector.inject(build("latency", "redis@r1", handle, latency="400ms", stream="both"))
+    assert len(injection.fault.toxics) == 2
+    assert timed_ready("r1") >= 0.4, "the readiness check's Redis round trip is delayed"
+    assert timed_ready("r3") < 0.3, "other replicas are not"
+    injector.heal(injection)
+    assert timed_ready("r1") < 0.3
+
+
+def test_down_redis_makes_every_replica_unready_until_heal(stack, handle, injector, proxy):
+    injection = injector.inject(build("down", "redis", handle))
+    assert injection.fault.disabled == ["redis-r1", "redis-r2", "redis-r3"]
+    wait_for(lambda: all(ready(stack, n) == 503 for n in stack.replicas), 10, "every replica unready")
+    injector.heal(injection)
+    assert_proxies_clean(proxy)
+    wait_for(lambda: all_ready(stack), 15, "every replica ready again")
+
+
+def test_heal_everything_restores_a_clean_stack_from_any_mess(stack, handle, proxy):
+    """No journal, no fault objects: the sweep alone must undo it all."""
+    proxy.add_toxic("postgres-r1", "latency", {"latency": 1000}, name="stray")
+    proxy.disable("redis-r3")
+    stack.drain("r2")
+    os.kill(stack.replicas["r1"].pid, signal.SIGSTOP)
+    stack.crash_dependency("redis")
+    stack.signal_replica("r3", signal.SIGKILL)
+    wait_for(lambda: not stack.replicas["r3"].alive(), 5, "r3 to die")
+    done = heal_everything(handle, Journal.in_run_dir(stack.run_dir))
+    assert any("reset the fault proxy" in d for d in done) and "undrained r2" in done
+    assert "restarted redis" in done and "restarted r3" in done
+    assert_proxies_clean(proxy)
+    assert not stack.drained and stack.redis.alive() and stack.replicas["r3"].alive()
+    wait_for(lambda: all_ready(stack), 20, "every replica ready (r1 continued, not stopped)")
+    assert heal_everything(handle) == [], "a clean stack needs nothing"
+
+
+def test_failed_inject_is_journalled_and_still_healed(stack, handle, injector, proxy):
+    """A partition on a replica whose proxy is gone: inject fails, heal still runs, the stack stays clean."""
+    saved = proxy.get_proxy("redis-r3")
+    proxy.delete_proxy("redis-r3")
+    try:
+        injection = injector.inject(build("partition", "r3", handle, dependency="redis"))
+        assert injection.inject_error and "redis-r3" in injection.inject_error
+        record = injector.heal(injection)
+        assert record.outcome == "inject_failed" and record.end is not None and "redis-r3" in record.error
+        assert_proxies_clean(proxy)
+        assert ready(stack, "r1") == 200
+    finally:
+        proxy.create_proxy(saved.name, saved.upstream, listen=saved.listen)
+    wait_for(lambda: all_ready(stack), 15, "r3 to reach Redis again")
+    last = read_journal(stack.run_dir / "faults.jsonl")[-1]
+    assert (last.kind, last.outcome) == ("partition", "inject_failed")
