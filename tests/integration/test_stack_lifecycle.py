@@ -18,19 +18,11 @@ import psutil
 import pytest
 
 from harness.config import AppSpec
-from harness.ports import port_open
 from harness.process import StartError
 from harness.servers.replica import http_json
+from tests.support import ROOT, TINY, assert_nothing_left, stack_pids
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-TINY = AppSpec(
-    command="{python} tests/apps/tiny_app.py --listen {port}",
-    env={"TINY_INSTANCE": "{instance}", "TINY_DB": "{database_url}", "TINY_REDIS": "{redis_url}"},
-    health_path="/healthz", ready_path="/readyz", cwd=str(ROOT), is_reference=False,
-)
-
 
 def served_by(url: str, n: int) -> Counter:
     seen = Counter()
@@ -40,28 +32,6 @@ def served_by(url: str, n: int) -> Counter:
         assert status == 200
         seen[body["instance"]] += 1
     return seen
-
-
-def stack_pids(stack) -> set[int]:
-    pids = set()
-    for server in [stack.postgres, stack.redis, stack.nginx, stack.proxy, *stack.replicas.values()]:
-        if server is not None and server.pid:
-            proc = psutil.Process(server.pid)
-            pids.add(proc.pid)
-            pids.update(c.pid for c in proc.children(recursive=True))
-    return pids
-
-
-def assert_nothing_left(pids: set[int], ports: list[int], tmp: Path) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not alive:
-            break
-        time.sleep(0.05)
-    assert not alive, f"processes left behind: {[psutil.Process(p).cmdline() for p in alive]}"
-    assert not [p for p in ports if port_open(p)], "ports still open"
-    assert not tmp.exists(), f"temp dir left behind: {tmp}"
 
 
 def test_custom_app_stack_routes_over_every_replica_and_leaves_nothing(stack_factory):
@@ -145,7 +115,7 @@ import sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from harness.stack import LocalStack
 from harness.spec import StackSpec
-from tests.integration.test_stack_lifecycle import TINY
+from tests.support import TINY
 stack = LocalStack(StackSpec(replicas=2, app=TINY, fault_proxies=False, runs_dir={str(tmp_path)!r}))
 stack.up()
 print(stack.tmp, flush=True)
