@@ -128,8 +128,10 @@ class Database:
         backoff = Backoff()
         while self.pool is None:
             try:
+                # min_size=0: asyncpg would otherwise log a traceback each time it
+                # fails to refill the floor while Postgres is down.
                 self.pool = await asyncpg.create_pool(
-                    self.url, min_size=1, max_size=self.pool_size, timeout=1.0,
+                    self.url, min_size=0, max_size=self.pool_size, timeout=1.0,
                     command_timeout=self.timeout, max_inactive_connection_lifetime=60.0,
                 )
             except CONNECTION_ERRORS + (asyncpg.PostgresError,) as exc:
@@ -147,16 +149,21 @@ class Database:
         self.connected = True
         log.info("database ready (notifications up to id %s)", self.start_max_id)
         # asyncpg replaces dead pool connections on acquire by itself; this loop only
-        # tracks the state for /api/metrics (and counts recoveries).
+        # keeps the state in /api/metrics current while there is no traffic.
         while True:
             await asyncio.sleep(1.0)
-            alive = await self.ping(1.0)
-            if alive and not self.connected:
-                self.reconnects += 1
-                log.info("database reachable again")
-            elif not alive and self.connected:
-                log.warning("database unreachable")
-            self.connected = alive
+            await self.ping(1.0)
+
+    def _mark(self, alive: bool) -> None:
+        """Record the outcome of a database call; counts recoveries for /api/metrics."""
+        if alive == self.connected or not self.schema_ready.is_set():
+            return
+        if alive:
+            self.reconnects += 1
+            log.info("database reachable again")
+        else:
+            log.warning("database unreachable")
+        self.connected = alive
 
     async def _create_schema(self) -> None:
         async with self._conn(30.0) as conn, conn.transaction():
@@ -179,7 +186,9 @@ class Database:
                 async with self.pool.acquire() as conn:
                     yield conn
         except CONNECTION_ERRORS as exc:
+            self._mark(False)
             raise DatabaseUnavailable(_brief(exc)) from exc
+        self._mark(True)
 
     def _require_schema(self) -> None:
         if not self.schema_ready.is_set():

@@ -4,11 +4,13 @@ that are always stopped and reaped, even when a test fails."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,23 @@ from harness.servers.redis import RedisServer
 PG_FAST_STOP = KillPolicy(signal=signal.SIGINT, grace=5.0)
 
 
+@contextlib.contextmanager
+def new_database(server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database on `server`, dropped afterwards."""
+    name = f"sut_{uuid.uuid4().hex[:10]}"
+    server.query(f"CREATE DATABASE {name}")
+    try:
+        yield server.url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        server.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def fresh_db(postgres_server):
+    with new_database(postgres_server) as url:
+        yield url
+
+
 @pytest.fixture
 def sut_factory(tmp_path, fresh_db):
     # Depends on fresh_db so the replicas stop before their database is dropped.
@@ -34,15 +53,20 @@ def sut_factory(tmp_path, fresh_db):
         factory.stop_all()
 
 
-@pytest.fixture
-def fresh_db(postgres_server):
-    """The URL of a new, empty database on the session's Postgres."""
-    name = f"sut_{uuid.uuid4().hex[:10]}"
-    postgres_server.query(f"CREATE DATABASE {name}")
+@pytest.fixture(scope="module")
+def module_db(postgres_server):
+    """A database shared by one module's tests (for read-mostly tests of one replica)."""
+    with new_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_sut_factory(tmp_path_factory, module_db):
+    factory = SutFactory(tmp_path_factory.mktemp("replicas"))
     try:
-        yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
+        yield factory
     finally:
-        postgres_server.query(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        factory.stop_all()
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ from harness.tokens import user_token
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def replica(sut_factory, fresh_db, redis_server):
-    return sut_factory.start("r1", broker="postgres", database_url=fresh_db, redis_url=redis_server.url,
-                             extra_args=("--max-body-bytes", "4096"))
+@pytest.fixture(scope="module")
+def replica(module_sut_factory, module_db, redis_server):
+    """One replica for the module: the tests use distinct users and compare deltas."""
+    return module_sut_factory.start("r1", broker="postgres", database_url=module_db, redis_url=redis_server.url,
+                                    extra_args=("--max-body-bytes", "4096"))
 
 
 def test_health_ready_metrics_carry_the_instance(replica):
@@ -33,6 +34,7 @@ def test_health_ready_metrics_carry_the_instance(replica):
 
 def test_publish_needs_the_publisher_key(replica):
     url = replica.url + "/api/notifications"
+    published_before = replica.metrics()["published"]
     assert http(url, "POST", {"user": "u1", "data": {}})[0] == 401
     status, headers, body = http(url, "POST", {"user": "u1", "data": {}}, headers=publisher_headers("wrong"))
     assert status == 401 and "error" in body and headers["x-instance"] == "r1"
@@ -42,14 +44,15 @@ def test_publish_needs_the_publisher_key(replica):
     assert body["user"] == "u1" and body["instance"] == "r1" and isinstance(body["id"], int)
     status, body = publish(replica.url, None, {"key": "b1"})
     assert status == 201 and body["user"] is None
-    assert replica.metrics()["published"] == 2
+    assert replica.metrics()["published"] == published_before + 2
 
 
 def test_history_is_private_to_its_user(replica):
     ids = [publish(replica.url, "alice", {"key": f"a{i}", "n": i})[1]["id"] for i in range(3)]
     publish(replica.url, "bob", {"key": "b0"})
     broadcast = publish(replica.url, None, {"key": "all"})[1]["id"]
-    url = replica.url + "/api/notifications?user=alice"
+    # Broadcasts from other tests of this module are everyone's history: start after them.
+    url = replica.url + f"/api/notifications?user=alice&after={ids[0] - 1}"
     assert http(url)[0] == 401
     assert http(url + "&token=alice.forged")[0] == 401
     assert http(url, headers={"Authorization": f"Bearer {user_token('other-secret', 'alice')}"})[0] == 401
@@ -59,7 +62,7 @@ def test_history_is_private_to_its_user(replica):
     assert status == 200
     assert [item["id"] for item in body["items"]] == [*ids, broadcast]
     assert body["items"][1]["data"] == {"key": "a1", "n": 1} and body["items"][1]["origin"] == "r1"
-    status, _, body = http(url + f"&after={ids[0]}&limit=1&token={user_token(SECRET, 'alice')}")
+    status, _, body = http(url.replace(f"after={ids[0] - 1}", f"after={ids[0]}") + f"&limit=1&token={user_token(SECRET, 'alice')}")
     assert [item["id"] for item in body["items"]] == [ids[1]]
 
 
