@@ -38,6 +38,34 @@ RECEIPT_WINDOW = 60.0
 REF_FETCH_DEADLINE = 15.0
 
 
+class ReceiptLog:
+    """Ids received from the broker with their arrival times: the low watermark."""
+
+    def __init__(self, margin: float = CATCHUP_MARGIN, window: float = RECEIPT_WINDOW) -> None:
+        assert window > margin
+        self.margin = margin
+        self.window = window
+        self._recent: deque[tuple[float, int]] = deque()  # (monotonic time, id), arrival order
+        self._settled = 0  # max id among receipts folded out of the window
+
+    def record(self, notification_id: int, now: float) -> None:
+        self._recent.append((now, notification_id))
+        while self._recent and self._recent[0][0] < now - self.window:
+            self._settled = max(self._settled, self._recent.popleft()[1])
+
+    def low_watermark(self, now: float, floor: int | None) -> int | None:
+        """Highest id received at least `margin` seconds before `now` (never below
+        `floor`); None when nothing can be owed (no floor and nothing received)."""
+        if floor is None and not self._recent and not self._settled:
+            return None
+        mark = max(floor or 0, self._settled)
+        for at, notification_id in self._recent:
+            if at > now - self.margin:
+                break
+            mark = max(mark, notification_id)
+        return mark
+
+
 class Fanout:
     def __init__(self, hub: Hub, db: Database, broker: Broker, defects: Defects, *, seed: int) -> None:
         self.hub = hub
@@ -46,8 +74,7 @@ class Fanout:
         self.defects = defects
         self._rng = random.Random(seed)
         self._inbox: asyncio.Queue[Notification | NotificationRef] = asyncio.Queue()
-        self._receipts: deque[tuple[float, int]] = deque()  # (monotonic time, id) from the broker
-        self._settled = 0  # max id among receipts folded out of the window
+        self.receipts = ReceiptLog()
         self._pending_from: int | None = None  # catch up from here (None: nothing owed)
         self._drops = 0  # bumped on every drop, so a catch-up knows if another drop happened meanwhile
         self._ever_connected = False
@@ -86,30 +113,13 @@ class Fanout:
             self._wake.set()
             return
         self._drops += 1
-        watermark = self._low_watermark(time.monotonic())
+        watermark = self.receipts.low_watermark(time.monotonic(), self.db.start_max_id)
         if watermark is not None:
             self._owe_from(watermark)
             log.info("broker dropped; will catch up from id %d", watermark)
 
     def _owe_from(self, after: int) -> None:
         self._pending_from = after if self._pending_from is None else min(self._pending_from, after)
-
-    def _low_watermark(self, now: float) -> int | None:
-        floor = self.db.start_max_id
-        if floor is None and not self._receipts and not self._settled:
-            return None  # never reached the database, so no socket can be owed anything
-        mark = max(floor or 0, self._settled)
-        for at, notification_id in self._receipts:
-            if at > now - CATCHUP_MARGIN:
-                break
-            mark = max(mark, notification_id)
-        return mark
-
-    def _record_receipt(self, notification_id: int) -> None:
-        now = time.monotonic()
-        self._receipts.append((now, notification_id))
-        while self._receipts and self._receipts[0][0] < now - RECEIPT_WINDOW:
-            self._settled = max(self._settled, self._receipts.popleft()[1])
 
     async def _consume(self) -> None:
         while True:
@@ -124,7 +134,7 @@ class Fanout:
             else:
                 notification = message
             self.hub.deliver(notification)
-            self._record_receipt(notification.id)
+            self.receipts.record(notification.id, time.monotonic())
 
     async def _fetch(self, notification_id: int) -> Notification | None:
         """Read a referenced notification, retrying while Postgres is unavailable."""

@@ -69,8 +69,9 @@ class Client:
     websocket: WebSocket
     queue_limit: int = 10_000
     # Ids sent on this connection: a resume replay must not repeat a live frame that
-    # raced with its query, and vice versa.
-    sent: RecentIds = field(default_factory=lambda: RecentIds(20_000))
+    # raced with its query, and vice versa. Bounded per socket (thousands of sockets
+    # per replica); a resume normally follows the connect, when few ids were sent.
+    sent: RecentIds = field(default_factory=lambda: RecentIds(5_000))
     # The highest id when the init frame was built: older live frames are history for
     # this socket (it gets them by resume), not news.
     floor: int = 0
@@ -92,6 +93,17 @@ class Client:
             except Exception:  # the peer went away mid-send: the reader loop will notice
                 self.closed = True
                 return False
+
+    async def put(self, item: Outgoing) -> bool:
+        """Queue a frame, waiting while the queue is full; False once the socket closed
+        (so a replay into a stuck socket cannot hold up shutdown)."""
+        while not self.closed:
+            try:
+                await asyncio.wait_for(self.queue.put(item), 0.5)
+                return True
+            except asyncio.TimeoutError:
+                continue
+        return False
 
     async def close(self, code: int, reason: str = "") -> None:
         async with self._send_lock:
@@ -115,6 +127,7 @@ class Hub:
         self.replayed = 0  # frames sent in answer to a resume
         self.slow_closed = 0
         self.draining = False
+        self._closing: set[asyncio.Task] = set()  # strong references until they finish
 
     @property
     def sockets(self) -> int:
@@ -160,7 +173,9 @@ class Hub:
         except asyncio.QueueFull:
             self.slow_closed += 1
             log.warning("closing slow client of %s: %d frames queued", client.user, client.queue.qsize())
-            asyncio.get_running_loop().create_task(client.close(CLOSE_TRY_AGAIN_LATER, "too slow"))
+            task = asyncio.get_running_loop().create_task(client.close(CLOSE_TRY_AGAIN_LATER, "too slow"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def write(self, client: Client) -> None:
         """The client's writer task: send queued frames in order until it closes."""

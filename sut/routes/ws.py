@@ -127,8 +127,9 @@ async def _resume(replica: Replica, client: Client, after: int) -> None:
             await client.send_json({"type": "error", "error": "history unavailable, resume again later"})
             return
         for notification in page:
-            # A blocking put: the reader waits for a slow client rather than dropping.
-            await client.queue.put(Outgoing(notification, replay=True))
+            # Waits for a slow client rather than dropping replay frames.
+            if not await client.put(Outgoing(notification, replay=True)):
+                return
         queued += len(page)
         if len(page) < RESUME_PAGE:
             return
