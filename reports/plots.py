@@ -79,7 +79,8 @@ def latency_over_time(series: pd.DataFrame, spans: Sequence[Span], title: str,
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         shade_faults(ax, spans)
-    axes[0].legend(loc="upper right", fontsize=8, ncol=3)
+    if groups:
+        axes[0].legend(loc="upper right", fontsize=8, ncol=3)
     axes[-1].set_xlabel("seconds since run start")
     fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     fig.tight_layout()

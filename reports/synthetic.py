@@ -600,9 +600,11 @@ class _Builder:
         })
         n_items = int(s.item_rate * s.duration)
         t_items = np.sort(rng.uniform(0.5, s.duration - 0.5, n_items))
-        item_inst = np.array([self._pick_instance(t) if rng.random() > 0.02 else "dead" for t in t_items], dtype=object)
+        # The load balancer sends a share of requests to a killed replica until it notices.
+        item_inst = np.array([self.inst[int(i)] for i in rng.integers(0, len(self.inst), n_items)], dtype=object)
+        dead = np.array([self._killed(x, t) for x, t in zip(item_inst, t_items)]) & (rng.random(n_items) < 0.3)
         in_fault = self._in_fault(t_items)
-        failed = (item_inst == "dead") | (rng.random(n_items) < 0.003)
+        failed = dead | (rng.random(n_items) < 0.002)
         http_items = pd.DataFrame({
             "ts": START + t_items, "name": "GET /api/items/{id}", "method": "GET",
             "status": pd.array(np.where(failed, 502, 200), dtype="Int64"),

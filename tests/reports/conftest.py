@@ -31,7 +31,8 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> SyntheticRun:
 @pytest.fixture(scope="session")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> SyntheticRun:
     """No faults and no injected anomalies: the system delivered everything."""
-    return build_run(tmp_path_factory.mktemp("clean") / "run", SyntheticSpec(seed=5, faults=()))
+    spec = SyntheticSpec(seed=5, faults=(), fail_fraction=0.002, unknown_fraction=0.003)
+    return build_run(tmp_path_factory.mktemp("clean") / "run", spec)
 
 
 @pytest.fixture(scope="session")
