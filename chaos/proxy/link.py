@@ -63,12 +63,15 @@ class Link:
 
     # --- input from the source socket ---
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: memoryview) -> bool:
+        """Bytes read from the source, in the source's read buffer. True if `data` is
+        still referenced afterwards (see Endpoint.send)."""
         self.bytes_in += len(data)
         if self.stubs:
-            self.stubs[0].push(Chunk(data, self.loop.time()))
-        else:
-            self.dest.send(data)
+            # Toxics hold chunks for a while: they get their own copy.
+            self.stubs[0].push(Chunk(bytes(data), self.loop.time()))
+            return False
+        return self.dest.send(data)
 
     def feed_eof(self) -> None:
         if not self.source_eof:
