@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from . import bodies
 from .collection import ProxyCollection
 from .errors import ApiError, toxic_already_exists, toxic_not_found
-from .http import Request, Response
+from .httpserver import Request, Response
 from .logs import event
 from .proxy import Proxy
 from .wrapper import ToxicWrapper

@@ -12,7 +12,7 @@ from . import bodies
 from .api import VERSION, ToxiproxyApi
 from .collection import ProxyCollection
 from .errors import ApiError
-from .http import HttpServer
+from .httpserver import HttpServer
 from .logs import event
 
 log = logging.getLogger("chaos.proxy.server")
