@@ -45,12 +45,10 @@ test-unit: venv
 test-chaos: setup
 	$(VENV)/bin/pytest -q -m chaos $(PYTEST_ARGS)
 
+# A full run in under 2 minutes: 3 replicas, Redis broker, ramp load, the demo timeline
+# (a replica kill, then Redis latency), checks, the verdict table and the report path.
 demo: setup
-	@GAUNTLET_STATE=.gauntlet/demo.json; export GAUNTLET_STATE; \
-	$(VENV)/bin/gauntlet up --detach --replicas 3 --broker redis || exit 1; \
-	$(VENV)/bin/gauntlet status; \
-	$(VENV)/bin/gauntlet smoke; rc=$$?; \
-	$(VENV)/bin/gauntlet down; exit $$rc
+	$(VENV)/bin/gauntlet run ramp --chaos demo --stages "10s:100,70s:100" --replicas 3 --broker redis
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
