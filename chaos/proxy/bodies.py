@@ -40,11 +40,15 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise bad_request_body("EOF")  # what Go's decoder says about an empty body
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise bad_request_body("body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or NaN/Infinity, which JSON does not have
         raise bad_request_body(f"invalid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -97,7 +101,7 @@ def toxic_head(value: Any) -> ToxicHead:
         raise invalid_stream()
     type_name = _field(obj, "type", str, "")
     name = _field(obj, "name", str, "") or f"{type_name}_{stream}"
-    toxicity = float(_field(obj, "toxicity", (int, float), 1.0))
+    toxicity = _toxicity(obj, 1.0)
     if type_name not in TOXIC_TYPES:
         raise invalid_toxic_type()
     return ToxicHead(name, type_name, stream, direction, toxicity)
@@ -127,9 +131,17 @@ def toxic_update(value: Any, toxic: Toxic, toxicity: float) -> float:
 
     Attributes not mentioned keep their values, as in Toxiproxy."""
     obj = _object(value, "toxic")
-    new_toxicity = float(_field(obj, "toxicity", (int, float), toxicity))
+    new_toxicity = _toxicity(obj, toxicity)
     apply_toxic_attributes(toxic, obj)
     return new_toxicity
+
+
+def _toxicity(obj: dict[str, Any], default: float) -> float:
+    value = _field(obj, "toxicity", (int, float), default)
+    try:
+        return float(value)
+    except OverflowError:
+        raise bad_request_body(f"field toxicity is out of range: {value}") from None
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chaos.proxy.stub")
 
 _NOOP = NoopToxic()
+MAX_SLEEP = 10.0**8  # seconds, about three years
 
 
 class ToxicStub:
@@ -76,7 +77,9 @@ class ToxicStub:
         self.link.connection.reset(f"reset_peer toxic {self.wrapper.name}")
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds if seconds > 0 else 0)
+        # Capped so an absurd attribute (a latency of 2**62 ms) waits "forever" instead
+        # of overflowing the loop's timer.
+        await asyncio.sleep(min(seconds, MAX_SLEEP) if seconds > 0 else 0)
 
     def now(self) -> float:
         return self.link.loop.time()

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from proxy_support import nothing_arrives, round_trip
 
 from chaos.toxiproxy_client import ProxySpec, ToxiproxyClient, ToxiproxyError
 
@@ -296,3 +297,35 @@ def test_client_raises_one_error_type(api: ToxiproxyClient, proxy_server):
     with pytest.raises(ToxiproxyError) as down:
         unreachable.proxies()
     assert down.value.status == 0 and "cannot reach" in down.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"type": "latency", "attributes": {"latency": 2**70}}, "out of range"),
+        ({"type": "latency", "toxicity": 10**400}, "out of range"),
+        ({"type": "latency", "attributes": {"latency": True}}, "must be an integer"),
+        ({"type": "latency", "attributes": [1]}, "field attributes must be a JSON object"),
+    ],
+)
+def test_absurd_toxic_values_are_400_not_500(raw, upstream, body, message):
+    raw.call("POST", "/proxies", {"name": "absurd", "upstream": upstream})
+    status, answer = raw.call("POST", "/proxies/absurd/toxics", body)
+    assert status == 400 and message in answer["error"]
+
+
+def test_nan_is_not_json(raw, upstream):
+    raw.call("POST", "/proxies", {"name": "nan", "upstream": upstream})
+    status, answer = raw.call("POST", "/proxies/nan/toxics", raw=b'{"type": "latency", "toxicity": NaN}')
+    assert status == 400 and "NaN" in answer["error"]
+
+
+def test_huge_latency_holds_data_without_breaking_the_proxy(api, echo_proxy, dial, proxy_server):
+    sock = dial(echo_proxy)
+    api.add_toxic(echo_proxy.name, "latency", {"latency": 2**62})
+    sock.sendall(b"held")
+    assert nothing_arrives(sock, 0.3)
+    api.remove_toxic(echo_proxy.name, "latency_downstream")
+    assert sock.recv(4) == b"held"
+    assert round_trip(sock) < 0.5
+    assert "Traceback" not in proxy_server.log.read_text()

@@ -64,6 +64,9 @@ class StatefulToxic(Protocol):
         """Per-connection state, kept across updates of the toxic's attributes."""
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 class BadAttribute(ValueError):
     """An attribute of the wrong type; the message names it."""
 
@@ -85,9 +88,9 @@ def apply_attributes(toxic: Any, raw: dict[str, Any]) -> None:
             continue
         value = raw[field.name]
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadAttribute(
-                f"attribute {field.name} must be an integer, got {value!r}"
-            )
+            raise BadAttribute(f"attribute {field.name} must be an integer, got {value!r}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise BadAttribute(f"attribute {field.name} is out of range (64-bit integer): {value}")
         updates[field.name] = value
     for name, value in updates.items():
         setattr(toxic, name, value)
