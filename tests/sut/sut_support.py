@@ -156,6 +156,9 @@ class SutFactory:
         return procs
 
     def stop_all(self) -> None:
+        # TERM everyone first so the replicas shut down in parallel, then reap each.
+        for proc in self.started:
+            proc.signal(signal.SIGTERM)
         for proc in reversed(self.started):
             proc.stop()
 

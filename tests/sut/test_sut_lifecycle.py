@@ -17,11 +17,12 @@ from harness.ports import free_port, port_open
 pytestmark = pytest.mark.integration
 
 
-async def test_sigterm_closes_sockets_with_1001_and_exits_0(sut_factory, fresh_db):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_shutdown_signal_closes_sockets_with_1001_and_exits_0(sut_factory, fresh_db, signum):
     replica = sut_factory.start("r1", broker="postgres", database_url=fresh_db)
     subs = [await subscribe(replica, f"u{i}") for i in range(3)]
     started = time.monotonic()
-    replica.signal(signal.SIGTERM)
+    replica.signal(signum)
     codes = [await sub.wait_closed(5) for sub in subs]
     assert codes == [1001, 1001, 1001]
     code = await asyncio.to_thread(replica.wait_exit, 10)

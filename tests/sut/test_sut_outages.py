@@ -60,20 +60,20 @@ async def run_broker_outage(sut_factory, fresh_db, redis_server, broker: str, de
         sub = await subscribe(r1, "u1")
         stop, log = asyncio.Event(), PublishLog()
         publisher = asyncio.create_task(keep_publishing(r2, "u1", stop, log))
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.7)
         gate.cut()
         if restart_redis:
             await asyncio.to_thread(redis_server.stop)
             await asyncio.sleep(0.5)
             await asyncio.to_thread(redis_server.start, time.monotonic() + 10)
         # r1 stays cut off while r2 publishes successfully again.
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(1.5)
         assert not (await asyncio.to_thread(r1.metrics))["broker"]["connected"]
         gate.restore()
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.0)
         stop.set()
         await asyncio.wait_for(publisher, 10)
-        assert len(log.acked) > 100, f"only {len(log.acked)} publishes acknowledged"
+        assert len(log.acked) > 60, f"only {len(log.acked)} publishes acknowledged"
         expected = set(log.acked)
         try:
             await sub.wait_for(lambda s: expected <= set(s.keys()), settle, "every acknowledged message")
