@@ -41,6 +41,7 @@ from reports.verdict import CheckResult, Verdict
 
 SAME, CROSS, UNKNOWN_PATH = "same", "cross", "unknown"
 OFFLINE = "offline"  # the subscriber instance of a pair whose subscriber was disconnected
+UNKNOWN_INSTANCE = "?"  # a replica name the records did not give
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class _Analysis:
         self.faults = active_faults(run)
 
     def result(self) -> DeliveryAnalysis:
+        self._vocabulary()
         self._publishes()
         self._codes()
         self._connections()
@@ -227,6 +229,30 @@ class _Analysis:
 
     # -- publishes -----------------------------------------------------------------
 
+    def _vocabulary(self) -> None:
+        """Replica names as small integer codes shared by every table.
+
+        Comparing and grouping codes is what keeps the analysis fast; names come back
+        only in the small tables (lost pairs, duplicates) and as categoricals.
+        """
+        names = {UNKNOWN_INSTANCE: 0, OFFLINE: 1}
+        r = self.run
+        for col in (r.pub["instance"], r.recv["instance"], r.recv["origin"], r.conn["instance"]):
+            for name in _categories(col):
+                names.setdefault(str(name), len(names))
+        self.vocab = list(names)
+        self.vocab_index = names
+
+    def _codes_of(self, series: pd.Series) -> np.ndarray:
+        """Vocabulary codes of an instance column; missing is the unknown code 0."""
+        if not isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype("category")
+        mapping = np.array([self.vocab_index[str(c)] for c in series.cat.categories] + [0], dtype="int16")
+        return mapping[series.cat.codes.to_numpy()]
+
+    def _categorical(self, codes: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes.astype("int16"), categories=self.vocab)
+
     def _publishes(self) -> None:
         pub = self.run.pub
         untraced = pub["key"].isna()
@@ -246,12 +272,18 @@ class _Analysis:
         self.p_outcome = _text(pub["outcome"])
         self.p_kind = _text(pub["kind"])
         self.p_user = _text(pub["user"])
-        self.p_instance = _text(pub["instance"])
+        self.p_instance = self._codes_of(pub["instance"])
         self.p_sent = pub["ts_sent"].to_numpy(dtype="float64")
         ack = pub["ts_ack"].to_numpy(dtype="float64")
         self.p_ack = np.where(np.isnan(ack), self.p_sent, ack)
         self.p_id = pub["id"].to_numpy(dtype="float64", na_value=np.nan)
         self.p_phase, self.p_fault = phase_of(self.p_sent, self.faults, self.run_end, self.o.heal_window_s)
+        self.p_phase_code = np.asarray(self.p_phase.codes)
+        kind_codes, kind_names = pd.factorize(pub["kind"].astype(object).fillna("?"))
+        self.p_kind_code, self.p_kind_names = kind_codes, list(kind_names)
+
+    def _phases(self, pub_idx: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(self.p_phase_code[pub_idx], categories=list(PHASES))
 
     def _codes(self) -> None:
         recv = self.run.recv
@@ -286,7 +318,7 @@ class _Analysis:
         frame = pd.DataFrame({
             "sub": self.c_sub, "ts": conn["ts"].to_numpy(dtype="float64"), "event": event,
             "conn": conn["conn"].to_numpy(dtype="float64", na_value=np.nan),
-            "instance": _text(conn["instance"]), "user": _text(conn["user"]),
+            "instance": self._codes_of(conn["instance"]), "user": _text(conn["user"]),
         })
         frame = frame[frame["sub"] >= 0]
         is_connect = frame["event"] == "connect"
@@ -308,7 +340,6 @@ class _Analysis:
         n_subs = len(self.sub_names)
         self.sub_user = np.full(n_subs, None, dtype=object)
         self.sub_user[self.sub_table["sub"].to_numpy()] = self.sub_table["user"].to_numpy(dtype=object)
-        self.sub_instance_conns = conns
 
     # -- received frames -----------------------------------------------------------
 
@@ -334,7 +365,7 @@ class _Analysis:
         self.f_pub = self.pub_of_key[key]
         matched = self.f_pub >= 0
         frame_user = _text(recv["user"])[order]
-        frame_user = np.where(pd.isna(frame_user), self.sub_user[sub] if len(sub) else frame_user, frame_user)
+        frame_user = np.where(_none(frame_user), self.sub_user[sub] if len(sub) else frame_user, frame_user)
         pub_idx = np.where(matched, self.f_pub, 0)
         is_user_pub = matched & (self.p_kind[pub_idx] == "user") if len(self.pub) else matched
         self.misrouted_mask = (is_user_pub & (frame_user != self.p_user[pub_idx]) & new_pair
@@ -343,13 +374,18 @@ class _Analysis:
         self.overlap_mask = ~new_pair & replay & ~replay_repeat
         self.unexpected_mask = ~matched
         self.matched = matched
+        # Frames are sorted by (sub, key), so pair codes are sorted: the sets of pairs
+        # seen are sorted unique arrays without a hash pass (np.unique is slow here).
         self.pair_code = sub.astype("int64") * self.n_keys + key
-        self.seen_any = np.unique(self.pair_code[new_pair])
-        self.seen_live = np.unique(self.pair_code[~replay])
-        self.f_instance = _text(recv["instance"])[order]
-        origin = _text(recv["origin"])[order]
-        self.f_origin = np.where(pd.isna(origin) & matched, self.p_instance[pub_idx] if len(self.pub) else origin,
-                                 origin)
+        self.seen_any = self.pair_code[new_pair]
+        self.seen_live = _sorted_unique(self.pair_code[~replay])
+        self.pub_seen = np.zeros(len(self.pub), dtype=bool)
+        self.pub_seen[self.f_pub[self.f_pub >= 0]] = True
+        self.f_instance = self._codes_of(recv["instance"])[order]
+        origin = self._codes_of(recv["origin"])[order]
+        # A frame without its origin takes the replica that acknowledged the publish.
+        self.f_origin = (np.where((origin == 0) & matched, self.p_instance[pub_idx], origin)
+                         if len(self.pub) else origin)
         sent = recv["sent_ts"].to_numpy(dtype="float64")[order]
         self.f_sent = np.where(np.isnan(sent) & matched, self.p_sent[pub_idx] if len(self.pub) else sent, sent)
         fid = recv["id"].to_numpy(dtype="float64", na_value=np.nan)[order]
@@ -370,32 +406,33 @@ class _Analysis:
         pub_idx = pairs["pub"].to_numpy(dtype="int64")
         sub_idx = pairs["sub"].to_numpy(dtype="int64")
         sent, ack = self.p_sent[pub_idx], self.p_ack[pub_idx]
-        first = pd.Series(self.sub_table["first_connect"].to_numpy(), index=self.sub_table["sub"].to_numpy())
-        last = pd.Series(self.sub_table["last_end"].to_numpy(), index=self.sub_table["sub"].to_numpy())
-        eventual = (first.reindex(sub_idx).to_numpy() <= sent) & (last.reindex(sub_idx).to_numpy() >= ack + self.o.grace_s)
-        pairs = pd.DataFrame({"pub": pub_idx[eventual], "sub": sub_idx[eventual], "ts_sent": sent[eventual],
-                              "deadline": ack[eventual] + self.o.grace_s})
-        pairs = pairs.sort_values("ts_sent", kind="stable")
+        first = np.full(len(self.sub_names), np.inf)
+        last = np.full(len(self.sub_names), -np.inf)
+        first[self.sub_table["sub"].to_numpy()] = self.sub_table["first_connect"].to_numpy()
+        last[self.sub_table["sub"].to_numpy()] = self.sub_table["last_end"].to_numpy()
+        eventual = (first[sub_idx] <= sent) & (last[sub_idx] >= ack + self.o.grace_s)
+        order = np.argsort(sent[eventual], kind="stable")  # merge_asof wants time order
+        pairs = pd.DataFrame({"pub": pub_idx[eventual][order], "sub": sub_idx[eventual][order],
+                              "ts_sent": sent[eventual][order], "deadline": ack[eventual][order] + self.o.grace_s})
         conns = self.conns[["sub", "start", "end", "instance"]].rename(columns={"instance": "conn_instance"})
         pairs = pd.merge_asof(pairs, conns, left_on="ts_sent", right_on="start", by="sub",
                               direction="backward", allow_exact_matches=True)
         end = pairs["end"].to_numpy(dtype="float64")
         live = ~np.isnan(end) & (end >= pairs["deadline"].to_numpy())
         connected = ~np.isnan(end) & (end > pairs["ts_sent"].to_numpy())
-        sub_instance = np.where(connected, pairs["conn_instance"].to_numpy(dtype=object), OFFLINE)
+        sub_instance = np.where(connected, pairs["conn_instance"].to_numpy(dtype="float64", na_value=0),
+                                self.vocab_index[OFFLINE]).astype("int16")
         pub_idx = pairs["pub"].to_numpy(dtype="int64")
         sub_idx = pairs["sub"].to_numpy(dtype="int64")
         key = self.pub_key_code(pub_idx)
         code = sub_idx * self.n_keys + key
-        delivered_any = np.isin(code, self.seen_any)
-        delivered_live = np.isin(code, self.seen_live)
+        delivered_any = _in_sorted(code, self.seen_any)
+        delivered_live = _in_sorted(code, self.seen_live)
         origin = self.p_instance[pub_idx]
         self.pairs = pd.DataFrame({
             "ts_sent": pairs["ts_sent"].to_numpy(), "pub": pub_idx, "sub": sub_idx,
-            "phase": pd.Categorical(np.asarray(self.p_phase)[pub_idx], categories=list(PHASES)),
-            "fault": self.p_fault[pub_idx],
-            "origin": pd.Categorical(np.where(pd.isna(origin), "?", origin)),
-            "sub_instance": pd.Categorical(np.where(pd.isna(sub_instance), "?", sub_instance)),
+            "phase": self._phases(pub_idx), "fault": self.p_fault[pub_idx],
+            "origin": self._categorical(origin), "sub_instance": self._categorical(sub_instance),
             "live": live, "delivered_live": delivered_live, "delivered": delivered_any,
             "lost_live": live & ~delivered_live, "lost_eventual": ~delivered_any,
         })
@@ -416,32 +453,36 @@ class _Analysis:
         pub_idx = self.f_pub[idx]
         ts = f["ts"].to_numpy()[idx]
         instance, origin = self.f_instance[idx], self.f_origin[idx]
-        known = ~pd.isna(instance) & ~pd.isna(origin)
+        known = (instance != 0) & (origin != 0)
         path = np.where(known, np.where(instance == origin, SAME, CROSS), UNKNOWN_PATH)
         latency = pd.DataFrame({
             "ts": ts, "sent_ts": self.f_sent[idx], "latency_ms": (ts - self.f_sent[idx]) * 1000.0,
             "sub": f["sub"].to_numpy()[idx], "key": f["key"].to_numpy()[idx], "id": self.f_id[idx],
-            "instance": pd.Categorical(np.where(pd.isna(instance), "?", instance)),
-            "origin": pd.Categorical(np.where(pd.isna(origin), "?", origin)),
+            "instance": self._categorical(instance), "origin": self._categorical(origin),
             "path": pd.Categorical(path, categories=[SAME, CROSS, UNKNOWN_PATH]),
-            "phase": pd.Categorical(np.asarray(self.p_phase)[pub_idx], categories=list(PHASES)),
-            "kind": pd.Categorical(self.p_kind[pub_idx]),
+            "phase": self._phases(pub_idx),
+            "kind": pd.Categorical.from_codes(self.p_kind_code[pub_idx], categories=self.p_kind_names),
         })
         latency["late"] = latency["latency_ms"] > self.o.late_after_s * 1000.0
-        # Order is judged per subscriber in arrival order, on messages with an id.
-        ordered = latency[latency["id"].notna()].sort_values(["sub", "ts"], kind="stable")
-        running = ordered.groupby("sub", sort=False)["id"].cummax()
-        previous = running.groupby(ordered["sub"], sort=False).shift(1)
-        ooo = ordered[(ordered["id"] < previous).to_numpy()]
-        return latency.sort_values("ts", kind="stable").reset_index(drop=True), self._named(ooo)
+        # Order is judged per subscriber in arrival order, on messages with an id. With
+        # rows sorted by (sub, ts), sub * 2^32 + id makes one running maximum restart at
+        # each subscriber: a new subscriber's values exceed every earlier one's.
+        has_id = np.flatnonzero(~np.isnan(latency["id"].to_numpy()))
+        subs = latency["sub"].to_numpy()[has_id]
+        order = has_id[np.lexsort((latency["ts"].to_numpy()[has_id], subs))]
+        value = latency["sub"].to_numpy()[order].astype("int64") * (1 << 32) + latency["id"].to_numpy()[order].astype("int64")
+        running = np.maximum.accumulate(value) if len(value) else value
+        ooo_rows = order[1:][value[1:] < running[:-1]] if len(value) else order
+        ooo = latency.iloc[np.sort(ooo_rows)]
+        by_time = np.argsort(latency["ts"].to_numpy(), kind="stable")
+        return latency.iloc[by_time].reset_index(drop=True), self._named(ooo)
 
     # -- tables --------------------------------------------------------------------
 
     def _counts(self, latency: pd.DataFrame, ooo: pd.DataFrame) -> DeliveryCounts:
         p, f = self.pairs, self.f
-        seen_pubs = np.unique(self.f_pub[self.matched])
-        outcome_seen = self.p_outcome[seen_pubs] if len(seen_pubs) else np.array([], dtype=object)
-        dup_pairs = np.unique(self.pair_code[self.dup_mask])
+        outcome_seen = self.p_outcome[self.pub_seen]
+        dup_pairs = _sorted_unique(self.pair_code[self.dup_mask])
         unexpected_keys = np.unique(f["key"].to_numpy()[self.unexpected_mask])
         return DeliveryCounts(
             publishes=len(self.pub), acknowledged=int((self.p_outcome == "ok").sum()),
@@ -501,12 +542,11 @@ class _Analysis:
         })
 
     def _recovered_table(self) -> pd.DataFrame:
-        seen = np.unique(self.f_pub[self.matched])
-        idx = seen[self.p_outcome[seen] == "unknown"] if len(seen) else seen
+        idx = np.flatnonzero(self.pub_seen & (self.p_outcome == "unknown"))
         return pd.DataFrame({
             "ts_sent": self.p_sent[idx], "key": self.pub["key"].to_numpy(dtype=object)[idx],
             "kind": self.p_kind[idx],
-            "phase": pd.Categorical(np.asarray(self.p_phase)[idx], categories=list(PHASES)),
+            "phase": self._phases(idx),
         })
 
     def _frame_table(self, mask: np.ndarray) -> pd.DataFrame:
@@ -515,7 +555,7 @@ class _Analysis:
         return pd.DataFrame({
             "ts": f["ts"].to_numpy()[idx], "sub": self.sub_names[f["sub"].to_numpy()[idx]],
             "key": self.key_names[f["key"].to_numpy()[idx]], "replay": f["replay"].to_numpy()[idx],
-            "instance": self.f_instance[idx],
+            "instance": np.asarray(self.vocab, dtype=object)[self.f_instance[idx]],
         })
 
     def _named(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -568,7 +608,9 @@ class _Analysis:
         before = sel.loc[steady & (sel["sent_ts"] < fault.start), "latency_ms"]
         ref = before if len(before) >= self.o.min_window_samples else sel.loc[steady, "latency_ms"]
         reference = float(np.percentile(ref, 99)) if len(ref) >= self.o.min_window_samples else steady_p99
-        post = sel[(sel["sent_ts"] >= heal)]
+        # Only the heal window matters: recovering later is "slow" either way.
+        horizon = heal + self.o.heal_window_s + self.o.rolling_window_s
+        post = sel[(sel["sent_ts"] >= heal) & (sel["sent_ts"] <= horizon)]
         first = float(post["ts"].min() - heal) if len(post) else None
         recovered = None
         if reference is not None and len(post):
@@ -594,10 +636,42 @@ class _Analysis:
                              steady_p99_ms=reference, observed_after_heal_s=observed, status=status)
 
 
+def _categories(series: pd.Series) -> list:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return list(series.cat.categories)
+    return list(series.dropna().unique())
+
+
 def _text(series: pd.Series) -> np.ndarray:
     """Values as a numpy object array with None for missing (categoricals compare freely)."""
-    values = series.to_numpy(dtype=object)
-    return np.where(pd.isna(values), None, values)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = np.append(series.cat.categories.to_numpy(dtype=object), None)
+        return categories[series.cat.codes.to_numpy()]  # code -1 (missing) picks the None
+    return series.to_numpy(dtype=object, na_value=None)
+
+
+def _none(values: np.ndarray) -> np.ndarray:
+    """Missing entries of a `_text` array (they are exactly None)."""
+    return np.equal(values, None)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Unique values of an already sorted array."""
+    if not len(values):
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
+def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
+    """np.isin for a sorted unique haystack, by binary search."""
+    if not len(sorted_unique):
+        return np.zeros(len(values), dtype=bool)
+    idx = np.searchsorted(sorted_unique, values)
+    idx[idx == len(sorted_unique)] = 0
+    return sorted_unique[idx] == values
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

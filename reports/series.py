@@ -36,13 +36,40 @@ def latency_series(samples: pd.DataFrame, t0: float, width: float, group: str = 
     cols = ["t", group, "count", "p50", "p95", "p99"]
     if not len(samples):
         return pd.DataFrame(columns=cols)
-    frame = pd.DataFrame({"t": _bucket(samples["ts"], t0, width), group: samples[group].astype(str).to_numpy(),
-                          "value": samples["value"].to_numpy(dtype="float64")})
-    grouped = frame.groupby(["t", group], sort=True)["value"]
-    q = grouped.quantile(list(QUANTILES)).unstack()
-    q.columns = ["p50", "p95", "p99"]
-    q.insert(0, "count", grouped.size())
-    return q.reset_index()[cols]
+    values = samples["value"].to_numpy(dtype="float64")
+    keep = ~np.isnan(values)
+    bucket = _bucket(samples["ts"], t0, width)[keep]
+    group_codes, group_names = pd.factorize(samples[group].astype(str).to_numpy()[keep], sort=True)
+    bucket_codes, bucket_values = pd.factorize(bucket, sort=True)
+    keys = bucket_codes.astype("int64") * max(1, len(group_names)) + group_codes
+    unique, counts, q = grouped_quantiles(keys, values[keep], QUANTILES)
+    return pd.DataFrame({
+        "t": bucket_values[unique // max(1, len(group_names))],
+        group: np.asarray(group_names, dtype=object)[unique % max(1, len(group_names))],
+        "count": counts, "p50": q[0], "p95": q[1], "p99": q[2],
+    })[cols]
+
+
+def grouped_quantiles(keys: np.ndarray, values: np.ndarray,
+                      quantiles: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantiles of `values` per integer key, from one sort of all samples.
+
+    Linear interpolation between order statistics, as numpy.percentile does; much
+    faster than a groupby quantile when there are many groups.
+    """
+    if not len(keys):
+        return keys, np.array([], dtype="int64"), np.empty((len(quantiles), 0))
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    counts = np.diff(np.r_[starts, len(k)])
+    out = np.empty((len(quantiles), len(starts)))
+    for i, q in enumerate(quantiles):
+        pos = starts + q * (counts - 1)
+        lo = np.floor(pos).astype("int64")
+        hi = np.minimum(lo + 1, starts + counts - 1)
+        out[i] = v[lo] + (v[hi] - v[lo]) * (pos - lo)
+    return k[starts], counts, out
 
 
 def http_latency_samples(http: pd.DataFrame) -> pd.DataFrame:

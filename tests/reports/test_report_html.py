@@ -175,3 +175,14 @@ def test_headless_chromium_renders_the_report(reported_run, tmp_path):
     assert len(colours) > 500, f"only {len(colours)} colours: a blank page?"
     white = (pixels.min(axis=1) > 245).mean()
     assert white < 0.97, f"{white:.1%} white"
+
+
+def test_grouped_quantiles_match_numpy():
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 40, 5000)
+    values = rng.lognormal(3, 1, 5000)
+    unique, counts, q = series.grouped_quantiles(keys, values, (0.5, 0.95, 0.99))
+    for i, key in enumerate(unique):
+        mine = values[keys == key]
+        assert counts[i] == len(mine)
+        assert q[:, i] == pytest.approx(np.percentile(mine, [50, 95, 99]))
