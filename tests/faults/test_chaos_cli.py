@@ -255,3 +255,26 @@ def test_without_a_stack_the_cli_says_so(tmp_path):
         assert f"\n{kind}" in "\n" + listing.stdout
     helped = gauntlet("chaos", "--help", cwd=tmp_path)
     assert "gauntlet chaos partition r2 redis --for 20s" in helped.stdout
+
+
+def test_scale_out_and_crash_through_the_control_api(clean):
+    stack = clean
+    child = Child("chaos", "scale-out", "--for", "2s", cwd=stack.cwd)
+    try:
+        child.wait_for_output("inject scale-out stack", 20)
+        wait_for(lambda: any(r["name"] == "r4" for r in json.loads(
+            gauntlet("status", "--json", cwd=stack.cwd).stdout)["replicas"]), 20, "r4 to join")
+        code, out = child.finish(60)
+    finally:
+        child.kill()
+    assert code == 0 and "healed scale-out stack" in out, out
+    names = [r["name"] for r in json.loads(gauntlet("status", "--json", cwd=stack.cwd).stdout)["replicas"]]
+    assert names == ["r1", "r2", "r3"], "heal removed the replica it added"
+
+    crashed = gauntlet("chaos", "crash", "redis", "--for", "1s", cwd=stack.cwd)
+    assert crashed.returncode == 0, crashed.stdout + crashed.stderr
+    assert "healed crash redis" in crashed.stdout
+    status = json.loads(gauntlet("status", "--json", cwd=stack.cwd).stdout)
+    redis = next(c for c in status["components"] if c["name"] == "redis")
+    assert redis["pid"] and redis["pid"] != next(c for c in stack.state["components"] if c["name"] == "redis")["pid"]
+    wait_for(lambda: all(stack.ready(n) == 200 for n in ("r1", "r2", "r3")), 20, "every replica ready again")

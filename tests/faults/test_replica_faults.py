@@ -95,13 +95,14 @@ def test_pause_stalls_the_replica_and_heal_resumes_it(stack, handle, injector):
     assert get(r2, 1.0)[0] == 200
     pid = stack.replicas["r2"].pid
     injection = injector.inject(build("pause", "r2", handle))
-    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    # Signal delivery is asynchronous: the kernel marks the process stopped a moment later.
+    wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 2, "r2 to be stopped")
     t0 = time.monotonic()
     assert get(r2, 1.0)[0] == 0, "a paused replica accepts the connection but never answers"
     assert time.monotonic() - t0 >= 0.9
     assert get(stack.replicas["r1"].url + "/whoami", 1.0)[0] == 200, "the others are unaffected"
     injector.heal(injection)
-    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED
+    wait_for(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 2, "r2 to run again")
     assert get(r2, 2.0)[0] == 200 and stack.replicas["r2"].pid == pid, "resumed, not restarted"
 
 
@@ -134,6 +135,24 @@ def test_rolling_restart_replaces_every_process_and_keeps_serving(stack, handle,
     assert prober.ok > 20 and not prober.failures, f"requests failed during the rollout: {prober.failures[:5]}"
     assert set(prober.instances) == {"r1", "r2", "r3"}
     assert injector.heal(injection).outcome == "ok" and not stack.drained
+
+
+def test_a_rolling_restart_interrupted_half_way_is_healed_to_a_clean_stack(stack, handle, injector):
+    import threading
+
+    fault = build("rolling-restart", "all", handle, pause="2s")
+    worker = threading.Thread(target=injector.inject, args=(fault,))
+    worker.start()
+    try:
+        wait_for(lambda: fault.restarted, 20, "the first replica to be restarted")
+        injection = injector.active()[0]
+        record = injector.heal(injection)  # interrupts the rollout between two replicas
+    finally:
+        worker.join(60)
+    assert not worker.is_alive()
+    assert record.outcome == "ok" and 1 <= len(fault.restarted) < 3, fault.restarted
+    assert not stack.drained and all(r.alive() for r in stack.replicas.values())
+    assert set(served_by(stack.nginx.url, 20)) == {"r1", "r2", "r3"}
 
 
 def test_player_plays_faults_on_time_reports_them_active_and_heals_them(stack, handle):
@@ -172,12 +191,13 @@ def test_stopping_the_player_heals_at_once_and_later_faults_never_start(stack, h
     pid = stack.replicas["r3"].pid
     player.start()
     wait_for(lambda: len(player.active()) == 2, 5, "two faults active")
-    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    wait_for(lambda: psutil.Process(pid).status() == psutil.STATUS_STOPPED, 2, "r3 to be stopped")
     t0 = time.monotonic()
     records = player.stop()
     assert time.monotonic() - t0 < 10
     assert sorted(r.kind for r in records) == ["drain", "pause"] and all(r.outcome == "ok" for r in records)
-    assert psutil.Process(pid).status() != psutil.STATUS_STOPPED and not stack.drained
+    wait_for(lambda: psutil.Process(pid).status() != psutil.STATUS_STOPPED, 2, "r3 to run again")
+    assert not stack.drained
     assert stack.replicas["r1"].alive(), "the kill due at 30s never happened"
     journal = read_journal(stack.run_dir / "faults.jsonl")
     assert not [r for r in journal if r.active], "the journal is closed"
