@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from sut.brokers.base import Broker, MessageHandler, StateHandler
 from sut.config import Config
-from sut.defects import Defects
 
 
 def make_broker(config: Config) -> Broker:
@@ -25,4 +24,4 @@ def make_broker(config: Config) -> Broker:
     return MemoryBroker()
 
 
-__all__ = ["Broker", "Defects", "MessageHandler", "StateHandler", "make_broker"]
+__all__ = ["Broker", "MessageHandler", "StateHandler", "make_broker"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -68,6 +70,8 @@ async def _publish(replica: Replica, user: str | None, data: dict[str, Any]) -> 
         notification = await replica.publisher.publish(user, data)
     except DatabaseUnavailable as exc:
         raise ApiError(503, f"database unavailable: {exc}", UNAVAILABLE) from None
+    except asyncpg.DataError as exc:  # the client's data, not the server, is at fault
+        raise ApiError(422, f"data cannot be stored: {exc}") from None
     return JSONResponse(
         {"id": notification.id, "user": notification.user, "instance": replica.config.instance},
         status_code=201,
@@ -139,12 +143,29 @@ async def _json_body(request: Request, cap: int) -> dict[str, Any]:
         if len(body) > cap:
             raise ApiError(413, f"body is larger than {cap} bytes")
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         raise ApiError(400, "body is not valid JSON") from None
+    if b"\\ud" in body.lower() and not _utf8_clean(parsed):
+        raise ApiError(422, "body contains a lone UTF-16 surrogate escape; data must be valid Unicode")
     if not isinstance(parsed, dict):
         raise ApiError(422, "body must be a JSON object")
     return parsed
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are Python extensions, not JSON; Postgres would refuse them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _utf8_clean(value: Any) -> bool:
+    # Python's JSON parser accepts a lone surrogate escape, but such a string cannot be
+    # encoded as UTF-8, so every later response containing it would fail.
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _only_fields(body: dict[str, Any], allowed: set[str]) -> None:

@@ -4,8 +4,9 @@ items, and error responses for bad input."""
 from __future__ import annotations
 
 import pytest
-from sut_support import PUBLISHER_KEY, SECRET, http, publish, publisher_headers
+from sut_support import SECRET, http, publish, publisher_headers
 
+from harness.ports import free_port
 from harness.tokens import user_token
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,8 @@ def test_history_is_private_to_its_user(replica):
     (b"{not json", 400),
     (b"\xff\xfe", 400),
     (b"[1, 2]", 422),
+    (b'{"user": "u1", "data": {"x": NaN}}', 400),
+    (b'{"user": "u1", "data": {"x": -Infinity}}', 400),
     (b'{"data": {}}', 422),  # no user
     (b'{"user": 17, "data": {}}', 422),
     (b'{"user": "' + b"u" * 65 + b'", "data": {}}', 422),
@@ -109,11 +112,20 @@ def test_items_read_through_the_cache(replica):
 
 def test_items_fall_back_to_the_database_without_redis(sut_factory, fresh_db):
     # Nothing listens on this port: the cache fails fast and the database answers.
-    from harness.ports import free_port
-
     replica = sut_factory.start("r9", broker="postgres", database_url=fresh_db,
                                 redis_url=f"redis://127.0.0.1:{free_port()}/0")
     for _ in range(3):
         status, headers, body = http(replica.url + "/api/items/3", timeout=3)
         assert status == 200 and body["source"] == "db" and headers["x-source"] == "db"
-    assert PUBLISHER_KEY  # the key the factory passes in
+
+
+def test_text_that_cannot_be_utf8_is_a_422_and_unusual_text_round_trips(replica):
+    # A lone UTF-16 surrogate is valid JSON for Python's parser but cannot be encoded.
+    raw = b'{"user": "zoe", "data": {"text": "\\ud800"}}'
+    status, _, body = http(replica.url + "/api/notifications", "POST", raw=raw, headers=publisher_headers())
+    assert status == 422 and "surrogate" in body["error"]
+    data = {"text": "\u00e9\U0001F600 \u0000 \"quoted\"", "n": 1.5e300, "list": [None, True]}
+    status, body = publish(replica.url, "zoe", data)
+    assert status == 201
+    status, _, history = http(replica.url + f"/api/notifications?after={body['id'] - 1}&token={user_token(SECRET, 'zoe')}")
+    assert status == 200 and history["items"][0]["data"] == data
