@@ -63,9 +63,8 @@ class Endpoint(asyncio.BufferedProtocol):
         if self._pending:
             transport.write(b"".join(self._pending))
             self._pending.clear()
-        if self._pending_eof:
-            self.eof_written = False
-            self.write_eof()
+        if self._pending_eof and transport.can_write_eof():
+            transport.write_eof()
         if self._on_made is not None:
             self._on_made(self)
         if self._holds:
@@ -74,8 +73,8 @@ class Endpoint(asyncio.BufferedProtocol):
             asyncio.get_running_loop().call_soon(self._sync_reading)
 
     def _sync_reading(self) -> None:
-        if self._holds and self.alive and self.transport is not None:
-            self.transport.pause_reading()
+        if self._holds and self._reading_controllable():
+            self.transport.pause_reading()  # type: ignore[union-attr]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
@@ -127,14 +126,17 @@ class Endpoint(asyncio.BufferedProtocol):
                 self.transport.write_eof()
 
     def hold(self, reason: str) -> None:
-        if not self._holds and self.transport is not None and self.alive:
-            self.transport.pause_reading()
+        if not self._holds and self._reading_controllable():
+            self.transport.pause_reading()  # type: ignore[union-attr]
         self._holds.add(reason)
 
     def release(self, reason: str) -> None:
         self._holds.discard(reason)
-        if not self._holds and self.transport is not None and self.alive:
-            self.transport.resume_reading()
+        if not self._holds and self._reading_controllable():
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _reading_controllable(self) -> bool:
+        return self.alive and self.transport is not None and not self.transport.is_closing()
 
     def close(self) -> None:
         """Flush what is buffered, then FIN. Aborted if the peer will not take it."""

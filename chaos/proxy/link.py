@@ -133,7 +133,9 @@ class Link:
         if stub is None:
             return
         running = await stub.interrupt()  # it passes on the chunk it was holding
-        if running and isinstance(wrapper.toxic, CleanupToxic):
+        # Only where the toxic actually ran (toxicity): a connection it never touched
+        # has lost nothing and stays open.
+        if running and stub.applies and isinstance(wrapper.toxic, CleanupToxic):
             wrapper.toxic.cleanup(stub)
         index = self.stubs.index(stub)
         del self.stubs[index]

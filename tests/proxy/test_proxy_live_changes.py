@@ -155,3 +155,11 @@ def test_unreachable_upstream_closes_the_client(api, dial):
         proxy = api.create_proxy("dead-upstream", upstream=f"127.0.0.1:{dead}")
         sock = dial(proxy)
         assert recv_until_closed(sock, timeout=3) == b""
+
+
+def test_removing_a_timeout_spares_connections_it_did_not_apply_to(api, echo_proxy, dial):
+    api.add_toxic(echo_proxy.name, "timeout", {"timeout": 0}, toxicity=0.0)
+    sock = dial(echo_proxy)
+    assert round_trip(sock) < 0.5  # toxicity 0: the black hole never applied here
+    api.remove_toxic(echo_proxy.name, "timeout_downstream")
+    assert round_trip(sock) < 0.5
