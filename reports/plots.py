@@ -163,7 +163,7 @@ def delivery_cdf(cdf: pd.DataFrame, target_ms: float | None = None) -> Figure:
         ax.legend(loc="lower right", fontsize=8)
     for q in (0.5, 0.95, 0.99):
         ax.axhline(q, color="#999999", lw=0.6, ls=":")
-        ax.text(0.0, q, f"p{int(q * 100)} ", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=7)
+        ax.text(1.0, q, f" p{int(q * 100)}", transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7)
     if target_ms:
         ax.axvline(target_ms, color="#d62728", lw=1, ls="--")
         ax.text(target_ms, 0.02, f" late > {target_ms:g} ms", color="#d62728", fontsize=8)
@@ -214,6 +214,10 @@ def matrix_heatmap(matrix: pd.DataFrame, value: str = "lost_live", total: str = 
                               observed=True)
     owed = matrix.pivot_table(index="origin", columns="sub_instance", values=total, aggfunc="sum", fill_value=0,
                               observed=True).reindex_like(lost).fillna(0)
+    # Columns nobody was owed anything in (subscribers offline at publish time) say nothing.
+    used = owed.sum(axis=0) > 0
+    if used.any():
+        lost, owed = lost.loc[:, used], owed.loc[:, used]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(owed.to_numpy() > 0, 1.0 - lost.to_numpy() / owed.to_numpy(), np.nan)
     image = ax.imshow(share, cmap="RdYlGn", vmin=min(0.9, np.nanmin(share) if np.isfinite(share).any() else 0.9),
