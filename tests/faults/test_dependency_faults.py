@@ -208,3 +208,15 @@ def test_blackhole_hangs_the_replicas_database_calls_until_heal(stack, handle, i
     assert ready(stack, "r2") == 200
     injector.heal(injection)
     wait_for(lambda: ready(stack, "r1") == 200, 15, "r1 ready after heal")
+
+
+def test_partition_in_blackhole_mode_drops_traffic_both_ways_on_one_proxy(stack, handle, injector, proxy):
+    injection = injector.inject(build("partition", "r1", handle, dependency="postgres", mode="blackhole"))
+    toxics = proxy.get_proxy("postgres-r1").toxics
+    assert sorted((t.type, t.stream, t.attributes["timeout"]) for t in toxics) == \
+        [("timeout", "downstream", 0), ("timeout", "upstream", 0)]
+    assert proxy.get_proxy("postgres-r1").enabled, "blackhole keeps the proxy up: connections hang, not refused"
+    assert not proxy.get_proxy("postgres-r2").toxics
+    injector.heal(injection)
+    assert_proxies_clean(proxy)
+    wait_for(lambda: ready(stack, "r1") == 200, 15, "r1 ready after heal")
