@@ -268,6 +268,11 @@ class _Analysis:
             pub = pub.iloc[order].drop_duplicates("key", keep="first")
             self.notes.append(f"{repeats} repeated publish keys: each counted once, with its best outcome")
         pub = pub.reset_index(drop=True)
+        odd = ~pub["outcome"].astype(object).isin(["ok", "fail", "unknown"])
+        if odd.any():
+            values = sorted(str(v) for v in pub.loc[odd, "outcome"].astype(object).unique())
+            self.notes.append(f"{int(odd.sum())} publishes with an outcome other than ok/fail/unknown "
+                              f"({', '.join(values[:5])}) are never owed")
         self.pub = pub
         self.p_outcome = _text(pub["outcome"])
         self.p_kind = _text(pub["kind"])

@@ -25,7 +25,7 @@ from reports import delivery, plots, series
 from reports.delivery import DeliveryAnalysis, DeliveryOptions
 from reports.phases import AFTER_HEAL, FAULT, STEADY
 from reports.records import RunData, load_run
-from reports.thresholds import ThresholdResult, format_value, observed_by_phase
+from reports.thresholds import format_value, holds, observed_by_phase
 from reports.verdict import RunVerdict, Verdict, evaluate_run, latency_summary
 
 SECTION_IDS = ("verdict", "slo", "delivery", "faults", "latency", "throughput", "load", "delivery-latency",
@@ -145,7 +145,7 @@ class _Page:
         for r in broken[:5]:
             phases = observed_by_phase(self.run, r, self.o)
             where = [f"{_PHASE_NAMES[p]} {format_value(x, r.unit, r.aggregation)}" for p, x in phases.items()
-                     if x is not None and not _holds(r, x)]
+                     if x is not None and not holds(r, x)]
             items.append(f"<b>Target missed</b>: {_e(r.selector)} {_e(r.aggregation)} = "
                          f"{_e(format_value(r.observed, r.unit, r.aggregation))}, target {_e(r.op)} "
                          f"{_e(format_value(r.target, r.unit, r.aggregation))}"
@@ -186,7 +186,7 @@ class _Page:
             cells = []
             for p in (STEADY, FAULT, AFTER_HEAL):
                 x = phases.get(p)
-                cls = "" if x is None else ("ok" if _holds(r, x) else "bad")
+                cls = "" if x is None else ("ok" if holds(r, x) else "bad")
                 cells.append(f'<span class="{cls}">{_e(format_value(x, r.unit, r.aggregation))}</span>'
                              if p in phases else "")
             rows.append([_badge(r.verdict), _e(r.selector), _e(f"{r.aggregation} {r.op} "
@@ -383,12 +383,6 @@ class _Page:
         body = (f"<p>Time series and tables behind this report ({self.width:g} s buckets), next to it:</p>"
                 f"<ul>{files}</ul><p>Verdicts: <code>summary.json</code>, <code>junit.xml</code>.</p>")
         return self._section("exports", "Exports", body)
-
-
-def _holds(result: ThresholdResult, observed: float) -> bool:
-    from reports.thresholds import _OPS
-
-    return bool(_OPS[result.op](observed, result.target))
 
 
 _CSS = """

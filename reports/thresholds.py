@@ -239,6 +239,11 @@ def format_value(value: float | None, unit: str, aggregation: str = "") -> str:
     return f"{value:.4g}"
 
 
+def holds(result: ThresholdResult, observed: float) -> bool:
+    """Whether an observed value meets the result's condition."""
+    return bool(_OPS[result.op](observed, result.target))
+
+
 def _aggregate(values: np.ndarray, cond: Condition, kind: str, duration: float) -> float | None:
     agg = cond.aggregation
     if kind == COUNTER:
@@ -381,7 +386,6 @@ class _Parser:
         start = self.pos
         aggregation, percentile = self.aggregation(metric)
         self.ws()
-        op_at = self.pos
         op = next((o for o in ("<=", ">=", "==", "!=", "<", ">") if self.text.startswith(o, self.pos)), None)
         if op is None:
             if self.peek() == "=":
@@ -390,15 +394,13 @@ class _Parser:
             raise self.fail(f"expected a comparison (<, <=, >, >=, ==, !=) after {aggregation}, {found}")
         self.pos += len(op)
         self.ws()
-        number_at = self.pos
         match = _NUMBER.match(self.text, self.pos)
         if not match:
             found = f"found {self.peek()!r}" if self.peek() else "the expression ends"
             raise self.fail(f"expected a number after {op!r}, {found}")
         target = float(match.group())
         self.pos = match.end()
-        target = self.unit(metric, target, aggregation, number_at)
-        del op_at
+        target = self.unit(metric, target, aggregation)
         return Condition(aggregation, percentile, op, target, self.text[start:self.pos].strip())
 
     def aggregation(self, metric: metrics.Metric) -> tuple[str, float | None]:
@@ -437,7 +439,7 @@ class _Parser:
         self.pos = match.end()
         return word, None
 
-    def unit(self, metric: metrics.Metric, value: float, aggregation: str, number_at: int) -> float:
+    def unit(self, metric: metrics.Metric, value: float, aggregation: str) -> float:
         match = re.match(r"(\s*)(ms|s|%|[A-Za-z]+)", self.text[self.pos:])
         if not match:
             return value

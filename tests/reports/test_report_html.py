@@ -186,3 +186,21 @@ def test_grouped_quantiles_match_numpy():
         mine = values[keys == key]
         assert counts[i] == len(mine)
         assert q[:, i] == pytest.approx(np.percentile(mine, [50, 95, 99]))
+
+
+def test_report_of_a_tiny_run_and_of_a_run_without_records(mini, tmp_path):
+    import json
+
+    from reports.html import build_report
+
+    mini.connect("a", "u1", 0)
+    mini.publish("k1", 10, user="u1")
+    mini.recv("a", "u1", "k1", 10.05)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "run.json").write_text(json.dumps({"name": "bare"}))
+    for run_dir in (mini.write(), bare):
+        p = ReportParser()
+        p.feed(build_report(run_dir).read_text())
+        assert p.sections == list(SECTION_IDS)
+        assert p.images and all(src.startswith("data:image/png;base64,") for _, src in p.images)
