@@ -11,9 +11,7 @@ the report from what was recorded (partial results are results).
 from __future__ import annotations
 
 import ast
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.live import read_figures, status_line
-from harness.process import log_tail
+from harness.loadgen import LoadError, LoadPlan, LoadProcess
 from harness.rundir import new_run_dir, update_run_meta
 from harness.spec import StackSpec
 from harness.stack import LocalStack
@@ -107,24 +105,6 @@ class RunOutcome:
         self.interrupted = interrupted
 
 
-def locust_argv(plan: RunPlan, run_dir: Path, lb_url: str) -> list[str]:
-    argv = [
-        sys.executable, "-m", "locust", "-f", str(plan.scenario), "--headless",
-        "--host", lb_url, "--state", str(run_dir / "state.json"), "--run-dir", str(run_dir),
-        "--seed", str(plan.seed), "--csv", str(run_dir / "locust"), "--csv-full-history",
-        "--loglevel", "INFO", "--exit-code-on-error", "0",
-    ]
-    if plan.stages:
-        argv += ["--stages", plan.stages]
-    if plan.cut:
-        argv += ["-t", f"{plan.cut:.0f}s"]
-    if plan.processes > 1:
-        argv += ["--processes", str(plan.processes)]
-    if plan.allow_remote:
-        argv.append("--allow-remote")
-    return argv + plan.locust_args
-
-
 def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> RunOutcome:
     from chaos.player import TimelinePlayer
     from chaos.target import LocalHandle
@@ -150,8 +130,8 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
             raise KeyboardInterrupt
         interrupted = True
         progress("\ninterrupted: stopping the load, healing, tearing down; the report keeps what was recorded")
-        if locust is not None and locust.poll() is None:
-            os.killpg(locust.pid, signal.SIGTERM)
+        if locust is not None and locust.running():
+            locust.child.signal(signal.SIGTERM)
 
     try:
         for s in previous:
@@ -159,26 +139,26 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
         state = stack.up()
         if interrupted:
             raise KeyboardInterrupt
-        log = open(run_dir / "logs" / "locust.log", "wb")
-        argv = locust_argv(plan, run_dir, state.lb_url)
-        update_run_meta(run_dir, locust_argv=argv[1:], stack=stack.spec_summary())
-        start = time.time()
-        locust = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True, cwd=os.getcwd())
-        log.close()
+        locust = LoadProcess(LoadPlan(
+            scenario=plan.scenario, host=state.lb_url, run_dir=run_dir, state_file=run_dir / "state.json",
+            seed=plan.seed, stages=plan.stages, cut=plan.cut, processes=plan.processes,
+            allow_remote=plan.allow_remote, extra=plan.locust_args))
+        update_run_meta(run_dir, locust_argv=locust.plan.argv()[1:], stack=stack.spec_summary())
+        start = locust.start()
         if plan.timeline is not None:
             player = TimelinePlayer(plan.timeline, LocalHandle(stack), progress=lambda m: progress(f"  chaos: {m}"))
             player.start(at=start)
         _watch(locust, plan, run_dir, start, player, progress, live)
-        if locust.returncode not in (0, 1, -signal.SIGTERM) and not interrupted:
-            raise RunError(f"the load generator failed (exit {locust.returncode}); "
-                           f"{run_dir / 'logs' / 'locust.log'}:\n{log_tail(run_dir / 'logs' / 'locust.log')}")
+        if not interrupted:
+            try:
+                locust.check()
+            except LoadError as exc:
+                raise RunError(str(exc)) from None
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        if locust is not None and locust.poll() is None:
-            os.killpg(locust.pid, signal.SIGKILL)
-            locust.wait(10)
+        if locust is not None:
+            locust.stop()
         if player is not None:
             player.stop()
         stack.down()
@@ -188,22 +168,17 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
     return _report(run_dir, plan, progress, interrupted)
 
 
-def _watch(locust: subprocess.Popen, plan: RunPlan, run_dir: Path, start: float, player, progress: Progress,
+def _watch(locust: LoadProcess, plan: RunPlan, run_dir: Path, start: float, player, progress: Progress,
            live: bool) -> None:
     """Wait for Locust under a deadline, printing the live status line."""
     total = plan.cut or plan.duration
     deadline = time.monotonic() + total + STOP_MARGIN
     tty = live and sys.stdout.isatty()
     last_print = 0.0
-    while locust.poll() is None:
+    while locust.wait(0.5 if tty else 1.0) is None:
         if time.monotonic() > deadline:
             progress(f"the load generator did not stop {format_duration(STOP_MARGIN)} after its stages; stopping it")
-            os.killpg(locust.pid, signal.SIGTERM)
-            try:
-                locust.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(locust.pid, signal.SIGKILL)
-                locust.wait(10)
+            locust.stop()
             break
         now = time.monotonic()
         if live and (tty or now - last_print >= 10):
@@ -215,7 +190,6 @@ def _watch(locust: subprocess.Popen, plan: RunPlan, run_dir: Path, start: float,
             else:
                 progress(line)
             last_print = now
-        time.sleep(1.0 if not tty else 0.5)
     if tty:
         sys.stdout.write("\n")
 
