@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import TYPE_CHECKING
 
 from .stream import Chunk, Direction
@@ -69,7 +70,7 @@ class Link:
         self.bytes_in += len(data)
         if self.stubs:
             # Toxics hold chunks for a while: they get their own copy.
-            self.stubs[0].push(Chunk(bytes(data), self.loop.time()))
+            self.stubs[0].push(Chunk(bytes(data), time.monotonic()))
             return False
         return self.dest.send(data)
 

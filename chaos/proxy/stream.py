@@ -21,7 +21,7 @@ def parse_direction(text: str) -> Direction | None:
 
 
 class Chunk:
-    """Bytes read from a socket and when they were read (loop clock, seconds).
+    """Bytes read from a socket and when they were read (time.monotonic(), seconds).
 
     The timestamp lets a latency toxic delay a chunk from when it arrived, not from
     when the toxic got round to it, so a backlog does not add latency twice.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ log = logging.getLogger("chaos.proxy.stub")
 
 _NOOP = NoopToxic()
 MAX_SLEEP = 10.0**8  # seconds, about three years
+TIMER_SLACK = 0.0005  # rounds a sub-millisecond remainder up, not down to "now"
 
 
 class ToxicStub:
@@ -77,12 +79,20 @@ class ToxicStub:
         self.link.connection.reset(f"reset_peer toxic {self.wrapper.name}")
 
     async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
         # Capped so an absurd attribute (a latency of 2**62 ms) waits "forever" instead
         # of overflowing the loop's timer.
-        await asyncio.sleep(min(seconds, MAX_SLEEP) if seconds > 0 else 0)
+        deadline = time.monotonic() + min(seconds, MAX_SLEEP)
+        while (left := deadline - time.monotonic()) > 0:
+            # uvloop's timers count whole milliseconds from a clock truncated to the
+            # millisecond, so they can fire up to a millisecond early: a latency toxic
+            # must never deliver before its time, so wait again for what is left.
+            await asyncio.sleep(left + TIMER_SLACK)
 
     def now(self) -> float:
-        return self.link.loop.time()
+        return time.monotonic()
 
     # --- the link's side ---
 

@@ -38,7 +38,7 @@ class Stub(Protocol):
         """Close both sockets of the connection with a TCP RST."""
 
     async def sleep(self, seconds: float) -> None:
-        """Wait; negative means not at all."""
+        """Wait at least `seconds` (never less); zero or negative: just yield."""
 
     def now(self) -> float:
         """The clock chunk timestamps use."""
