@@ -81,6 +81,10 @@ class Replica:
         return failed
 
     def metrics(self) -> dict[str, Any]:
+        """Counters since start. `delivered`: live frames sent (catch-up included);
+        `replayed`: frames sent for a resume; `broker.catchup_messages`: notifications
+        delivered by catch-up after a broker (re)connect; `broker.dropped_by_defect`:
+        messages lost on purpose by `drop-fanout-1pct`."""
         return {
             "instance": self.config.instance,
             "pid": os.getpid(),
