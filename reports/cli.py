@@ -156,6 +156,47 @@ def _run_dir(text: str) -> Path:
     return path
 
 
+def compare_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+                 err: TextIO | None = None) -> int:
+    """`gauntlet compare RUN_DIR RUN_DIR ... [-o FILE]`: one page, the runs side by side."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = argparse.ArgumentParser(
+        prog="gauntlet compare", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare runs of one scenario (e.g. one per broker) on one self-contained page: "
+                    "verdicts, latency targets, delivery counts, recovery per fault, overlaid plots. "
+                    "Runs are labelled by their broker unless --label is given.",
+        epilog="example: gauntlet compare runs/*-ramp-redis runs/*-ramp-postgres -o runs/compare.html",
+    )
+    parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="two or more run directories")
+    parser.add_argument("-o", "--output", metavar="FILE", default="compare.html",
+                        help="where to write the page (default ./compare.html)")
+    parser.add_argument("--label", action="append", default=[], help="a label per run, in order")
+    parser.add_argument("--slo", metavar="EXPR", action="append", default=[], help="a latency target, as in report")
+    parser.add_argument("--no-default-slo", action="store_true", help="do not apply the default targets")
+    parser.add_argument("--open", action="store_true", help="open the page in a browser when done")
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if len(args.run_dirs) < 2:
+            raise _UsageError("give at least two run directories to compare")
+        dirs = [_run_dir(d) for d in args.run_dirs]
+        resolve(args.slo, use_defaults=False, labels=("--slo",))
+        from reports.compare import build_comparison
+
+        path = build_comparison(dirs, args.output, args.slo, labels=args.label,
+                                use_default_slo=not args.no_default_slo)
+    except (_UsageError, RecordError, ThresholdError) as exc:
+        print(f"gauntlet compare: error: {exc}", file=err)
+        return EXIT_USAGE
+    print(f"comparison: {path}", file=out)
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
+    return EXIT_OK
+
+
 def main() -> None:  # pragma: no cover - `python -m reports.cli`
     sys.exit(report_main())
 

@@ -235,3 +235,28 @@ def matrix_heatmap(matrix: pd.DataFrame, value: str = "lost_live", total: str = 
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
+
+
+def runs_over_time(lines: dict[str, pd.DataFrame], column: str, spans: dict[str, Sequence[Span]], title: str,
+                   ylabel: str) -> Figure:
+    """One line per run (a `t` and `column` frame each); each run's faults shaded in its colour."""
+    fig, (ax,) = _time_axes(1, height=3.0)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if not any(len(frame) for frame in lines.values()):
+        _empty(ax, "samples")
+    for i, (label, frame) in enumerate(lines.items()):
+        colour = colours[i % len(colours)]
+        if len(frame):
+            ax.plot(frame["t"], frame[column], lw=1.4, color=colour, label=label, drawstyle="steps-post")
+        for start, end, text, _ in spans.get(label, ()):
+            ax.axvspan(start, max(end, start + 1e-3), color=colour, alpha=0.10, lw=0)
+            ax.text(start, 1.0 - 0.08 * i, f" {text} ({label})", transform=ax.get_xaxis_transform(), va="top",
+                    fontsize=7, color=colour)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("seconds since run start")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -124,8 +124,10 @@ class RunVerdict:
 
 
 def evaluate_run(run_dir: str | Path | RunData, slo: Sequence[str] | None = None, *,
-                 use_default_slo: bool = True, options: DeliveryOptions | None = None) -> RunVerdict:
-    """Run every check on a run directory; write summary.json and junit.xml.
+                 use_default_slo: bool = True, options: DeliveryOptions | None = None,
+                 write: bool = True) -> RunVerdict:
+    """Run every check on a run directory; write summary.json and junit.xml (unless
+    `write` is false, as when a comparison only reads runs).
 
     `slo` adds threshold expressions on top of the defaults and the run's own (run.json
     "slo"); for the same metric, tags and aggregation the later source wins.
@@ -148,14 +150,15 @@ def evaluate_run(run_dir: str | Path | RunData, slo: Sequence[str] | None = None
     results: list[CheckResult] = []
     for name, fn in checks:
         results.extend(run_check(name, fn, run))
-    slo_rows = run.cache.get("slo_results", [])
+    slo_rows = run.cache.pop(thresholds.SLO_CACHE_KEY, [])
     verdict = compose(results)
     exit_code = 1 if verdict is Verdict.FAIL else 0
     summary_path = run.run_dir / "summary.json"
     junit_path = run.run_dir / "junit.xml"
     outcome = RunVerdict(run.run_dir, verdict, results, slo_rows, exit_code, summary_path, junit_path)
-    write_summary(run, outcome, options)
-    write_junit(run, outcome)
+    if write:
+        write_summary(run, outcome, options)
+        write_junit(run, outcome)
     return outcome
 
 

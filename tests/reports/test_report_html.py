@@ -5,43 +5,16 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
+from report_support import ReportParser
 
 from reports import plots, series
 from reports.html import SECTION_IDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class ReportParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: list[str] = []
-        self.images: list[tuple[str, str]] = []   # (section, src)
-        self.urls: list[str] = []                 # every href/src that is not a data URI or #anchor
-        self.tags: list[str] = []
-        self._section = ""
-        self.text: dict[str, list[str]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append(tag)
-        if tag == "section":
-            self._section = attrs.get("id", "")
-            self.sections.append(self._section)
-        if tag == "img":
-            self.images.append((self._section, attrs.get("src", "")))
-        for key in ("src", "href"):
-            value = attrs.get(key)
-            if value and not value.startswith(("data:", "#")):
-                self.urls.append(value)
-
-    def handle_data(self, data):
-        self.text.setdefault(self._section, []).append(data)
 
 
 @pytest.fixture(scope="module")
