@@ -369,10 +369,16 @@ class _Page:
         ]
         kv = [[_e(k), _e(v)] for k, v in rows]
         blocks = ""
+        shown = {"name", "seed", "argv", "versions", "stack", "scenario", "timeline", "start", "end", "started",
+                 "ended", "slo"}
+        extra = {k: v for k, v in m.raw.items() if k not in shown and v not in (None, "", [], {})}
+        texts = {k: extra.pop(k) for k in list(extra) if isinstance(extra[k], str) and "\n" in extra[k]}
         for title, value in (("versions", m.versions), ("stack", m.stack), ("scenario", m.scenario),
-                             ("timeline", m.timeline)):
+                             ("timeline", m.timeline), ("targets from the run", list(m.slo)), ("more", extra),
+                             *texts.items()):
             if value:
-                blocks += f"<h3>{_e(title)}</h3><pre>{_e(json.dumps(value, indent=2, default=str))}</pre>"
+                shown_value = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+                blocks += f"<h3>{_e(title)}</h3><pre>{_e(shown_value)}</pre>"
         warnings = "".join(f"<li>{_e(w)}</li>" for w in self.run.warnings)
         if warnings:
             blocks += f"<h3>warnings</h3><ul class=\"notes\">{warnings}</ul>"

@@ -344,7 +344,8 @@ def _read_meta(path: Path, warnings: list[str]) -> RunMeta:
     if not isinstance(raw, dict):
         raise RecordError(f"{path}: expected a JSON object")
 
-    def number(key: str) -> float | None:
+    def number(*keys: str) -> float | None:
+        key = next((k for k in keys if raw.get(k) is not None), keys[0])
         value = raw.get(key)
         try:
             return None if value is None else float(value)
@@ -361,7 +362,8 @@ def _read_meta(path: Path, warnings: list[str]) -> RunMeta:
         argv=tuple(str(a) for a in argv) if isinstance(argv, (list, tuple)) else (str(argv),),
         versions=dict(raw.get("versions") or {}), stack=dict(raw.get("stack") or {}),
         scenario=raw.get("scenario"), timeline=raw.get("timeline"),
-        start=number("start"), end=number("end"), slo=tuple(str(s) for s in slo), raw=raw,
+        start=number("start", "started"), end=number("end", "ended", "finished"),
+        slo=tuple(str(s) for s in slo), raw=raw,
     )
 
 

@@ -191,3 +191,12 @@ def test_reads_what_the_load_generator_writes(tmp_path):
     run = load_run(tmp_path / "run")
     assert (len(run.conn), len(run.pub), len(run.recv), len(run.http), len(run.users)) == (1, 1, 1, 1, 1)
     assert int(run.recv["id"].iloc[0]) == 7 and bool(run.http["ok"].iloc[0]) is True
+
+
+def test_run_json_started_and_ended_are_start_and_end(mini):
+    mini.meta = {"name": "h", "started": T0 - 5, "ended": T0 + 99, "slo": ["delivery_lost: count==0"]}
+    mini.connect("a", "u1", 0)
+    run = load_run(mini.write())
+    assert (run.meta.start, run.meta.end) == (T0 - 5, T0 + 99)
+    assert run.t0 == T0 - 5 and run.t_end == T0 + 99
+    assert run.meta.slo == ("delivery_lost: count==0",)
