@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import shutil
 import subprocess
 import time
@@ -97,10 +98,11 @@ class PostgresServer(Server):
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning",
         ]
-        # Fast shutdown on TERM: the stack is disposable, don't wait for clients.
+        # SIGINT is Postgres's fast shutdown (TERM is "smart": it waits for every client
+        # to disconnect). The stack is disposable; don't wait for clients.
         self.proc = ChildProcess(
             "postgres", argv, self.log_path, user=self.user, cwd=self.root,
-            kill_policy=KillPolicy(grace=5.0),
+            kill_policy=KillPolicy(signal.SIGINT, grace=5.0),
         )
         self.proc.start()
         self.proc.wait_ready(self._accepting, deadline, "accepting connections")
