@@ -172,7 +172,8 @@ class _Page:
         return f'<figure><img alt="{_e(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
 
     def _export(self, frame: pd.DataFrame, name: str) -> None:
-        frame.to_csv(self.csv_dir / name, index=False, float_format="%.6g")
+        # Full precision: epoch seconds need more digits than any %g would keep.
+        frame.to_csv(self.csv_dir / name, index=False)
         self.exports.append(name)
 
     def _verdict(self) -> str:

@@ -177,3 +177,10 @@ def test_report_of_a_tiny_run_and_of_a_run_without_records(mini, tmp_path):
         p.feed(build_report(run_dir).read_text())
         assert p.sections == list(SECTION_IDS)
         assert p.images and all(src.startswith("data:image/png;base64,") for _, src in p.images)
+
+
+def test_exported_times_keep_their_precision(reported_run):
+    run, _ = reported_run
+    lost = pd.read_csv(run.run_dir / "csv" / "delivery_lost.csv")
+    assert lost["ts_sent"].min() > 1e9
+    assert (lost["ts_sent"] % 1 != 0).any()  # sub-second digits survived
