@@ -27,7 +27,7 @@ install(ScenarioDefaults(
     storm_at="",
 ))
 
-from scenarios.stages import StagesShape  # noqa: E402
+from scenarios.shape import StagesShape  # noqa: E402
 from scenarios.users import PublisherUser, ReaderUser, SubscriberUser  # noqa: E402,F401 (Locust collects them)
 
 

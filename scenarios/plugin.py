@@ -97,6 +97,9 @@ class Plugin:
     settings: LoadSettings
     role: str  # local | master | worker
     seed: int
+    # This process's own command line. On a worker, Locust overwrites the custom
+    # arguments with the master's at every spawn; where records go is the worker's call.
+    local: LoadSettings | None = None
     run_dir: Path | None = None  # master / local: this run's directory (made at first start)
     receiver: RecordsReceiver | None = None
     hello: Hello | None = None
@@ -158,22 +161,23 @@ class Plugin:
         runner = env.runner
         hello = self.hello
         if self.role == "worker":
+            local = self.local or self.settings
             index = max(0, int(runner.worker_index))
             if hello is not None:
                 self.seed = hello.seed
                 self.cycle = hello.cycle
                 target = Target(hello.http_url, hello.ws_url, hello.secret, hello.publisher_key,
                                 tuple(hello.replicas), source="master")
-                config = load_config(self.settings.config, self.settings.adapter)
-                shared = shares_master_dir(hello)
-                run_dir = Path(hello.run_dir) if shared else resolve_run_dir(self.settings.run_dir,
-                                                                            self.settings.scenario)
+                config = load_config(local.config, self.settings.adapter)
+                shared = local.ship_records != "always" and shares_master_dir(hello)
+                run_dir = Path(hello.run_dir) if shared else self._local_run_dir(local)
                 workers = hello.workers
-                allow_remote = self.settings.allow_remote or hello.allow_remote
+                allow_remote = local.allow_remote or hello.allow_remote
             else:
-                config, target = self._config_and_target(env.host)
-                shared, workers, allow_remote = False, 1, self.settings.allow_remote
-                run_dir = resolve_run_dir(self.settings.run_dir, self.settings.scenario)
+                config = load_config(local.config, self.settings.adapter)
+                target = resolve_target(env.host, local.state, config)
+                shared, workers, allow_remote = False, 1, local.allow_remote
+                run_dir = self._local_run_dir(local)
             self.shipping = not shared
         else:
             index, workers = 0, 1
@@ -205,6 +209,12 @@ class Plugin:
         if self.role == "local":
             log.info("gauntlet: %s against %s (%s adapter, seed %d), records in %s", self.settings.scenario,
                      target.http_url, config.adapter, self.seed, records)
+
+    def _local_run_dir(self, local: LoadSettings) -> Path:
+        """A worker's own run directory (records it ships), fixed for the process's life."""
+        if self.run_dir is None:
+            self.run_dir = resolve_run_dir(local.run_dir, local.scenario)
+        return self.run_dir
 
     def _sample_users(self, proc: LoadProcess) -> None:
         runner = self.environment.runner
@@ -312,7 +322,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         fatal(str(exc), quiet=forked_child)
         return
     seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-    plugin = Plugin(environment=environment, settings=settings, role=role, seed=seed)
+    plugin = Plugin(environment=environment, settings=settings, role=role, seed=seed, local=settings)
     if role != "worker":
         apply_user_settings(environment, settings)
         plugin.run_dir = resolve_run_dir(settings.run_dir, settings.scenario)

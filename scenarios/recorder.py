@@ -1,10 +1,11 @@
 """Raw load records (DESIGN contract 2): one CSV per record kind per load process.
 
-Rows are tuples appended to a per-kind list (the hot path is one `list.append`); one
-flusher greenlet writes them as a block every `batch` rows or every second, and the
-file is flushed to the OS after every block. So memory stays bounded on long runs, a
-killed process loses at most the block it had not written yet, and writing costs a
-few microseconds per row (see bench/load_bench.py). Column lists come from
+Rows are tuples appended to a per-kind list (the hot path is one `list.append`). A
+kind's rows are written as one block when `batch` of them are waiting, and one flusher
+greenlet writes whatever waits every second; every block goes to the OS at once. So
+memory stays bounded on long runs, a killed process loses at most its last unwritten
+batch, and recording costs a few microseconds per row (see bench/load_bench.py).
+Writes never yield to gevent, so blocks from different greenlets cannot interleave. Column lists come from
 `reports/records.py`, the one definition the readers use too.
 """
 
@@ -17,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gevent
 from gevent.event import Event
@@ -26,9 +27,6 @@ from reports.records import KINDS
 
 RUN_DIR_ENV = "GAUNTLET_RUN_DIR"
 FLUSH_INTERVAL = 1.0
-# A producer that outruns the flusher writes inline past this many batches, so a
-# starved flusher greenlet cannot turn into unbounded memory.
-HARD_LIMIT_BATCHES = 4
 
 
 def new_run_dir(scenario: str, base: Path = Path("runs"), now: float | None = None) -> Path:
@@ -55,7 +53,7 @@ def resolve_run_dir(explicit: str, scenario: str) -> Path:
 class CsvSink:
     """One record kind's CSV file. `append(row)` queues a tuple in column order."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...], batch: int, wake: Callable[[], None]) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], batch: int) -> None:
         self.path = path
         self.columns = columns
         self.batch = batch
@@ -66,19 +64,12 @@ class CsvSink:
         if new:
             self._fh.write(",".join(columns) + "\r\n")
             self._fh.flush()
-        self._wake = wake
-        self._soft = batch
-        self._hard = batch * HARD_LIMIT_BATCHES
 
     def append(self, row: tuple) -> None:
         rows = self.rows
         rows.append(row)
-        n = len(rows)
-        if n >= self._soft:
-            if n >= self._hard:
-                self.flush()
-            else:
-                self._wake()
+        if len(rows) >= self.batch:
+            self.flush()
 
     def flush(self) -> int:
         if not self.rows or self._fh.closed:
@@ -111,10 +102,9 @@ class Recorder:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.worker = worker
-        self._wake_event = Event()
+        self._stop = Event()
         self.sinks: dict[str, CsvSink] = {
-            kind: CsvSink(directory / f"{kind}.csv", columns, batch, self._wake_event.set)
-            for kind, columns in KINDS.items()
+            kind: CsvSink(directory / f"{kind}.csv", columns, batch) for kind, columns in KINDS.items()
         }
         # Bound methods for the hot paths: `recorder.recv(row)` is one call.
         self.http = self.sinks["http"].append
@@ -136,9 +126,7 @@ class Recorder:
             self._flusher = gevent.spawn(self._flush_loop)
 
     def _flush_loop(self) -> None:
-        while not self.closed:
-            self._wake_event.wait(FLUSH_INTERVAL)
-            self._wake_event.clear()
+        while not self._stop.wait(FLUSH_INTERVAL):
             self.flush()
 
     def flush(self) -> int:
@@ -154,7 +142,7 @@ class Recorder:
         self.closed = True
         for sink in self.sinks.values():
             sink.close()
+        self._stop.set()
         if self._flusher is not None and self._flusher is not gevent.getcurrent():
-            self._wake_event.set()
             self._flusher.kill(block=False)
-            self._flusher = None
+        self._flusher = None

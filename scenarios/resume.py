@@ -15,9 +15,14 @@ CHECKPOINTS = 64  # >= 16 s of history at the spacing above, far more than any m
 
 
 class ResumePoint:
+    """Tracks (time, highest id so far) checkpoints at most every CHECKPOINT_EVERY
+    seconds, plus the latest frame, so the answer is exact when messages are sparse
+    and at most CHECKPOINT_EVERY conservative when they are dense."""
+
     def __init__(self, margin: float) -> None:
         self.margin = margin
         self.max_id: int | None = None
+        self._last_ts = float("-inf")  # when max_id was last updated or confirmed
         self._checkpoints: deque[tuple[float, int]] = deque(
             maxlen=max(CHECKPOINTS, int(margin / CHECKPOINT_EVERY) + 8))
         self._last_checkpoint = float("-inf")
@@ -28,20 +33,30 @@ class ResumePoint:
         if last_id is None or self.max_id is not None:
             return
         self.max_id = last_id
-        self._checkpoints.append((ts - self.margin, last_id))
+        self._last_ts = ts - self.margin
+        self._checkpoints.append((self._last_ts, last_id))
 
     def seen(self, ts: float, msg_id: int) -> None:
-        if self.max_id is None or msg_id > self.max_id:
-            self.max_id = msg_id
-        if ts - self._last_checkpoint >= CHECKPOINT_EVERY:
-            self._checkpoints.append((ts, self.max_id))
+        max_id = self.max_id
+        if max_id is not None and ts - self._last_checkpoint >= CHECKPOINT_EVERY:
+            # Freeze the state as of the previous frame before this one changes it.
+            self._checkpoints.append((self._last_ts, max_id))
             self._last_checkpoint = ts
+        if max_id is None or msg_id > max_id:
+            self.max_id = msg_id
+        self._last_ts = ts
 
     def after(self, disconnect_ts: float) -> int | None:
         """Resume point for a disconnect at `disconnect_ts`; None if nothing is known yet."""
         cutoff = disconnect_ts - self.margin
-        for ts, max_id in reversed(self._checkpoints):
-            if ts <= cutoff:
-                self._floor = max_id
-                break
+        found: int | None = None
+        if self.max_id is not None and self._last_ts <= cutoff:
+            found = self.max_id
+        else:
+            for ts, max_id in reversed(self._checkpoints):
+                if ts <= cutoff:
+                    found = max_id
+                    break
+        if found is not None and (self._floor is None or found > self._floor):
+            self._floor = found
         return self._floor

@@ -80,6 +80,7 @@ class LoadSettings:
     ws_stats: bool
     flush_every: int
     ship_timeout: float
+    ship_records: str
 
 
 def register_arguments(parser) -> None:
@@ -142,6 +143,9 @@ def register_arguments(parser) -> None:
         help="records per CSV batch (also flushed every second)")
     add("--ship-timeout", default="120s", include_in_web_ui=False,
         help="how long the master waits for workers to ship their records at test stop")
+    add("--ship-records", default="auto", choices=("auto", "always"), include_in_web_ui=False,
+        help="workers: auto = write into the master's run dir when it is visible here, else ship "
+             "at test stop; always = ship even when it is visible")
 
 
 def _duration(options: argparse.Namespace, name: str) -> float:
@@ -201,6 +205,7 @@ def from_options(options: argparse.Namespace) -> LoadSettings:
         ws_stats=not bool(options.no_ws_stats),
         flush_every=int(options.flush_every),
         ship_timeout=_duration(options, "ship_timeout"),
+        ship_records=str(options.ship_records),
     )
     for name in ("subscriber_weight", "publisher_weight", "reader_weight", "publishers"):
         _check(getattr(s, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more, not {getattr(s, name)}")

@@ -1,16 +1,15 @@
 """k6-style load stages: `--stages "30s:100,60s:100,30s:500,30s:0"`.
 
 Each stage moves the user count linearly from where the previous stage ended to its
-target over its duration (`0s:500` is a jump). The shape is a LoadTestShape, so the
-same stages drive the web UI, headless runs and distributed runs alike.
+target over its duration (`0s:500` is a jump). scenarios/shape.py runs them as a
+LoadTestShape; this module is plain Python (no Locust import) so it can be tested
+and used without gevent's monkey-patching.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-
-from locust import LoadTestShape
 
 from harness.units import format_duration, parse_duration
 
@@ -97,46 +96,3 @@ def target_at(stages: tuple[Stage, ...], elapsed: float) -> int | None:
 def spawn_rate_for(target: int, current: int) -> float:
     """Spawn fast enough to reach the tick's target before the next tick (1 s)."""
     return min(max(float(abs(target - current)), 1.0), JUMP_SPAWN_RATE)
-
-
-class StagesShape(LoadTestShape):
-    """Runs `--stages` (or the scenario's default stages).
-
-    Stages are read when the test starts, so a value edited in the web UI applies to
-    the next run. Bad stages from the web UI stop the run with one error line.
-    """
-
-    abstract = True
-    default_stages: str = EXAMPLE
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._stages: tuple[Stage, ...] | None = None
-
-    def reset_time(self) -> None:
-        super().reset_time()
-        self._stages = None
-
-    def stages(self) -> tuple[Stage, ...] | None:
-        if self._stages is None:
-            text = self.default_stages
-            options = getattr(getattr(self.runner, "environment", None), "parsed_options", None)
-            if options is not None and getattr(options, "stages", None):
-                text = options.stages
-            try:
-                self._stages = parse_stages(text)
-            except StagesError as exc:
-                import logging
-
-                logging.getLogger("gauntlet.load").error("%s", exc)
-                return None
-        return self._stages
-
-    def tick(self) -> tuple[int, float] | None:
-        stages = self.stages()
-        if stages is None:
-            return None
-        target = target_at(stages, self.get_run_time())
-        if target is None:
-            return None
-        return target, spawn_rate_for(target, self.get_current_user_count())

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import gevent
 
-from scenarios.adapters.base import ConnectFailed, Connection, Disconnected
+from scenarios.adapters.base import ConnectFailed, Connection, Delivery, Disconnected
 from scenarios.process import LoadProcess
 from scenarios.reconnect_policy import ReconnectPolicy
 from scenarios.resume import ResumePoint
@@ -76,7 +76,7 @@ class Subscription:
                     delay = self.policy.delay()
                     continue
                 if not first:
-                    self._resume(conn)
+                    self._catch_up(conn)
                 first = False
                 started = time.monotonic()
                 self._receive(conn)
@@ -113,8 +113,20 @@ class Subscription:
                    exception=None, context=_NO_CONTEXT)
         return conn
 
-    def _resume(self, conn: Connection) -> None:
+    def _catch_up(self, conn: Connection) -> None:
+        """After a reconnect: what the welcome carried, then ask for the rest.
+
+        Welcome backlog messages newer than the resume point are part of what was
+        missed (the server will not replay them to this socket again), so they are
+        recorded as replayed deliveries. On the first connect the backlog predates the
+        subscriber and is not recorded.
+        """
         after = self.resume_point.after(self._disconnected_at)
+        now = time.time()
+        for d in conn.welcome.backlog:
+            if after is not None and d.id is not None and d.id <= after:
+                continue
+            self._deliver(now, d)
         if after is None:
             return
         try:
@@ -124,6 +136,16 @@ class Subscription:
         if sent:
             self.proc.recorder.conn((time.time(), self.sub, self.user, self.conn_no, "resume", self.instance,
                                      None, f"after={after}"))
+
+    def _deliver(self, now: float, d: Delivery) -> None:
+        """Record one delivery outside the hot loop (welcome backlog)."""
+        if d.id is not None:
+            self.resume_point.seen(now, d.id)
+        self.proc.recorder.recv((now, self.sub, self.user, self.conn_no, self.instance, d.key, d.id, d.origin,
+                                 d.sent_ts, 1 if d.replay else 0))
+        if self._stats and d.sent_ts is not None:
+            self._fire(request_type="WS", name=DELIVER_REPLAY, response_time=max(0.0, (now - d.sent_ts) * 1000),
+                       response_length=0, exception=None, context=_NO_CONTEXT)
 
     def _receive(self, conn: Connection) -> None:
         """Take frames until the connection ends; record the disconnect."""

@@ -53,14 +53,6 @@ class Endpoint:
     publisher_key: str = ""
 
 
-@dataclass(frozen=True)
-class Welcome:
-    """What the server said when the connection opened."""
-
-    instance: str = ""  # replica the socket landed on ("" when the protocol does not say)
-    last_id: int | None = None  # newest message id at connect, the first resume point
-
-
 @dataclass(slots=True)
 class Delivery:
     """One message frame, decoded: the fields recv.csv needs."""
@@ -71,6 +63,17 @@ class Delivery:
     origin: str | None
     user: str | None
     replay: bool = False
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """What the server said when the connection opened."""
+
+    instance: str = ""  # replica the socket landed on ("" when the protocol does not say)
+    last_id: int | None = None  # newest message id at connect, the first resume point
+    # Recent messages carried in the welcome itself. After a reconnect they are part of
+    # what was missed (a server that sent them will not replay them again).
+    backlog: tuple[Delivery, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from scenarios.adapters.base import Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest
+from scenarios.adapters.base import Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest, Welcome
 from scenarios.adapters.jsonpath import compile_path, get_path
 from scenarios.adapters.reference import user_token
 from scenarios.adapters.templates import check_json_template, check_template, render_json
@@ -22,6 +22,7 @@ FRAME_DEFAULTS: dict[str, Any] = {
     "replay_path": "replay",
     "welcome_instance_path": "instance",
     "welcome_last_id_path": "last_id",
+    "welcome_backlog_path": "",  # optional: a list of message frames inside the welcome
 }
 
 PUBLISH_DEFAULTS: dict[str, Any] = {
@@ -82,6 +83,8 @@ class FrameFields:
         self._p = {k: compile_path(s[k], f"[load.{section}] {k}") for k in (
             "key_path", "sent_ts_path", "id_path", "origin_path", "user_path", "replay_path",
             "welcome_instance_path", "welcome_last_id_path")}
+        backlog = s["welcome_backlog_path"]
+        self._backlog = compile_path(backlog, f"[load.{section}] welcome_backlog_path") if backlog else None
 
     def decode(self, frame: Any) -> Delivery | None:
         if not isinstance(frame, (dict, list)) or not matches(frame, self._message):
@@ -100,10 +103,17 @@ class FrameFields:
             replay=bool(get_path(frame, p["replay_path"], False)),
         )
 
-    def welcome(self, frame: Any) -> tuple[str, int | None]:
+    def welcome(self, frame: Any) -> Welcome:
         instance = get_path(frame, self._p["welcome_instance_path"])
-        return (str(instance) if instance is not None else "",
-                as_int(get_path(frame, self._p["welcome_last_id_path"])))
+        backlog = []
+        if self._backlog is not None:
+            for item in get_path(frame, self._backlog) or ():
+                d = self.decode(item)
+                if d is not None:
+                    d.replay = True
+                    backlog.append(d)
+        return Welcome(str(instance) if instance is not None else "",
+                       as_int(get_path(frame, self._p["welcome_last_id_path"])), tuple(backlog))
 
 
 class HttpPublishing:

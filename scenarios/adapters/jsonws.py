@@ -8,6 +8,7 @@ ws_url = "{ws_base}/stream?token={token}"        # {ws_url} {ws_base} {http_url}
 welcome_match = "type=hello"                     # optional first frame: which replica, newest id
 welcome_instance_path = "server"
 welcome_last_id_path = "seq"
+welcome_backlog_path = "recent"                  # optional: messages carried in the welcome
 message_match = "type=event"                     # frames that are messages (default: all)
 key_path = "payload.key"                         # where the publisher's data landed
 sent_ts_path = "payload.sent_ts"
@@ -96,7 +97,7 @@ class JsonWsAdapter:
             if not matches(frame, self._welcome):
                 ws.close()
                 raise ConnectFailed(f"first frame does not match welcome_match: {str(frame)[:80]}")
-            welcome = Welcome(*self.fields.welcome(frame))
+            welcome = self.fields.welcome(frame)
         resume = self.s["resume"]
         resume_frame = (lambda after: render_json(resume, {"after": after})) if resume is not None else None
         return WsConnection(ws, welcome, self.fields.decode, resume_frame)

@@ -88,7 +88,14 @@ class ReferenceAdapter:
         if not isinstance(init, dict) or init.get("type") != "init":
             ws.close()
             raise ConnectFailed(f"first frame is not init: {str(init)[:80]}")
-        welcome = Welcome(instance=str(init.get("instance") or ""), last_id=_int_or_none(init.get("last_id")))
+        backlog = []
+        for frame in init.get("items") or ():
+            d = decode_notification(frame)
+            if d is not None:
+                d.replay = True
+                backlog.append(d)
+        welcome = Welcome(instance=str(init.get("instance") or ""), last_id=_int_or_none(init.get("last_id")),
+                          backlog=tuple(backlog))
         return WsConnection(ws, welcome, decode_notification, lambda after: {"type": "resume", "after": after})
 
     def publish_request(self, user: str | None, data: dict) -> PublishRequest:

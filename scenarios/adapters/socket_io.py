@@ -156,7 +156,7 @@ class SocketIoAdapter:
             except queue.Empty:
                 _quiet_disconnect(sio)
                 raise ConnectFailed(f"no {s['welcome_event']!r} event within {timeout:g}s") from None
-            welcome = Welcome(*self.fields.welcome(frame))
+            welcome = self.fields.welcome(frame)
         return SocketIoConnection(sio, inbox, welcome, self.fields, ns, s["resume_event"], s["resume_body"])
 
 

@@ -1,0 +1,232 @@
+"""Tiny real servers for the adapter tests, each on its own asyncio loop in a thread:
+a plain JSON-over-WebSocket service and a Socket.IO service (python-socketio on
+aiohttp). Both fan messages out to the sockets of a user, keep a history for
+resume, and say which instance served a request, like a small realtime app would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiohttp import WSMsgType, web
+
+from harness.ports import free_port
+
+
+@dataclass
+class History:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0
+
+    def add(self, user: str | None, payload: Any) -> dict[str, Any]:
+        self.seq += 1
+        item = {"seq": self.seq, "to": user, "payload": payload}
+        self.items.append(item)
+        return item
+
+    def after(self, user: str, since: int) -> list[dict[str, Any]]:
+        return [i for i in self.items if i["seq"] > since and i["to"] in (user, None)]
+
+
+class ThreadedServer:
+    """An aiohttp app on 127.0.0.1 in a background thread; stop() always joins it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.error: BaseException | None = None
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # surfaced by start()
+            self.error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        runner = web.AppRunner(self.app())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()
+
+    def start(self) -> "ThreadedServer":
+        self._thread.start()
+        if not self._ready.wait(10) or self.error:
+            raise RuntimeError(f"test server did not start: {self.error}")
+        return self
+
+    def call(self, coro_fn, timeout: float = 5.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._stop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+class JsonWsServer(ThreadedServer):
+    """`/stream?token=` -> {"kind":"hello","server","seq"} then {"kind":"event",...}."""
+
+    def __init__(self, name: str = "s1") -> None:
+        super().__init__()
+        self.name = name
+        self.history = History()
+        self.sockets: dict[str, set[web.WebSocketResponse]] = {}
+        self.resumes: list[tuple[str, int]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/stream", self.stream)
+        app.router.add_post("/publish", self.publish)
+        app.router.add_post("/publish-all", self.publish_all)
+        return app
+
+    async def stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        token = request.query.get("token", "")
+        user = token.split(".", 1)[0]
+        if not user:
+            await ws.close(code=4401, message=b"no token")
+            return ws
+        self.sockets.setdefault(user, set()).add(ws)
+        await ws.send_json({"kind": "hello", "server": self.name, "seq": self.history.seq})
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    frame = json.loads(msg.data)
+                    if frame.get("op") == "resume":
+                        self.resumes.append((user, frame["since"]))
+                        for item in self.history.after(user, frame["since"]):
+                            await ws.send_json(self._event(item, replay=True))
+        finally:
+            self.sockets[user].discard(ws)
+        return ws
+
+    def _event(self, item: dict[str, Any], replay: bool = False) -> dict[str, Any]:
+        frame = {"kind": "event", "seq": item["seq"], "to": item["to"], "from": self.name, "payload": item["payload"]}
+        if replay:
+            frame["replayed"] = True
+        return frame
+
+    async def publish(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Key pk":
+            return web.json_response({"error": "no"}, status=401)
+        body = await request.json()
+        item = self.history.add(body["to"], body["payload"])
+        for ws in list(self.sockets.get(body["to"], ())):
+            await ws.send_json(self._event(item))
+        return web.json_response({"seq": item["seq"], "server": self.name}, status=202)
+
+    async def publish_all(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        item = self.history.add(None, body["payload"])
+        for sockets in self.sockets.values():
+            for ws in list(sockets):
+                await ws.send_json(self._event(item))
+        return web.json_response({"seq": item["seq"]}, status=201, headers={"X-Served-By": self.name})
+
+    async def drop_all(self) -> None:
+        for sockets in list(self.sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=1012, message=b"restart")
+
+
+class SocketIoServer(ThreadedServer):
+    """Socket.IO: auth {"token"} on connect, rooms per user, "init" and "notification"
+    events, a "resume" event, and an HTTP publish endpoint."""
+
+    def __init__(self, name: str = "io1") -> None:
+        super().__init__()
+        self.name = name
+        self.history = History()
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[])
+        self.users: dict[str, str] = {}
+        sio = self.sio
+
+        @sio.event
+        async def connect(sid, environ, auth):
+            token = (auth or {}).get("token", "")
+            user = token.split(".", 1)[0]
+            if not user:
+                raise socketio.exceptions.ConnectionRefusedError("bad token")
+            self.users[sid] = user
+            await sio.enter_room(sid, user)
+            await sio.emit("init", {"instance": self.name, "last_id": self.history.seq}, to=sid)
+
+        @sio.event
+        async def disconnect(sid, *args):
+            self.users.pop(sid, None)
+
+        @sio.on("resume")
+        async def resume(sid, data):
+            user = self.users.get(sid, "")
+            for item in self.history.after(user, int(data["after"])):
+                await sio.emit("notification", self._frame(item, replay=True), to=sid)
+
+    def _frame(self, item: dict[str, Any], replay: bool = False) -> dict[str, Any]:
+        return {"id": item["seq"], "user": item["to"], "origin": self.name, "data": item["payload"],
+                "replay": replay}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        self.sio.attach(app)
+        app.router.add_post("/api/notifications", self.publish)
+        return app
+
+    async def publish(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        item = self.history.add(body["user"], body["data"])
+        await self.sio.emit("notification", self._frame(item), room=body["user"])
+        return web.json_response({"id": item["seq"], "instance": self.name}, status=201)
+
+    async def drop_all(self) -> None:
+        for sid in list(self.users):
+            await self.sio.disconnect(sid)
+
+
+# -- settings without Locust --------------------------------------------------------------
+
+import argparse as _argparse  # noqa: E402
+
+
+class PlainParser(_argparse.ArgumentParser):
+    """Accepts Locust's extra add_argument keywords, so settings can be parsed without
+    importing Locust (which would monkey-patch the test process with gevent)."""
+
+    def add_argument(self, *args, **kwargs):
+        for extra in ("env_var", "include_in_web_ui", "is_secret", "is_required", "is_multiple"):
+            kwargs.pop(extra, None)
+        return super().add_argument(*args, **kwargs)
+
+
+def parse_options(argv: list[str]) -> _argparse.Namespace:
+    from scenarios.settings import register_arguments
+
+    parser = PlainParser(prog="locust", exit_on_error=False)
+    parser.add_argument("--host", default=None)
+    register_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def make_settings(*argv: str):
+    from scenarios.settings import from_options
+
+    return from_options(parse_options(list(argv)))

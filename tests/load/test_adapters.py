@@ -1,0 +1,223 @@
+"""Each target adapter against a real server of its protocol: a JSON-over-WebSocket
+service, a Socket.IO service, and the reference SUT behind the stack's LB."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from load_support import JsonWsServer, SocketIoServer
+
+from scenarios.adapters import AdapterError, ConnectFailed, Disconnected, Endpoint, make_adapter
+
+JSONWS_SETTINGS = {
+    "ws_url": "{ws_base}/stream?token={token}",
+    "welcome_match": "kind=hello",
+    "welcome_instance_path": "server",
+    "welcome_last_id_path": "seq",
+    "message_match": "kind=event",
+    "key_path": "payload.key",
+    "sent_ts_path": "payload.sent_ts",
+    "id_path": "seq",
+    "origin_path": "from",
+    "user_path": "to",
+    "replay_path": "replayed",
+    "resume": {"op": "resume", "since": "{after}"},
+    "publish_url": "/publish",
+    "publish_body": {"to": "{user}", "payload": "{data}"},
+    "broadcast_url": "/publish-all",
+    "broadcast_body": {"payload": "{data}"},
+    "headers": {"Authorization": "Key {publisher_key}"},
+    "ack_id_path": "seq",
+    "ack_instance_path": "server",
+    "ack_instance_header": "X-Served-By",
+    "read_paths": ["/items/{item}?user={user}"],
+}
+
+
+def publish(adapter, base_url: str, user: str | None, data: dict):
+    """Execute the adapter's publish request over HTTP and read the ack."""
+    req = adapter.publish_request(user, data)
+    url = req.path if req.path.startswith("http") else base_url + req.path
+    http = urllib.request.Request(url, data=json.dumps(req.body).encode(), method=req.method,
+                                  headers={"Content-Type": "application/json", **req.headers})
+    try:
+        with urllib.request.urlopen(http, timeout=5) as resp:
+            return adapter.parse_ack(resp.status, resp.headers, resp.read())
+    except urllib.error.HTTPError as exc:
+        return adapter.parse_ack(exc.code, exc.headers, exc.read())
+
+
+def receive_delivery(conn, timeout: float = 5.0):
+    """Next message frame (skipping non-message frames). A watchdog drops the
+    connection at the deadline, so a missing frame fails the test instead of hanging it."""
+    watchdog = threading.Timer(timeout, conn.abort)
+    watchdog.start()
+    try:
+        while True:
+            try:
+                d = conn.receive()
+            except Disconnected:
+                if not watchdog.is_alive():
+                    raise AssertionError(f"no message frame within {timeout}s") from None
+                raise
+            if d is not None:
+                return d
+    finally:
+        watchdog.cancel()
+
+
+@pytest.fixture
+def jsonws_server():
+    server = JsonWsServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def socketio_server():
+    server = SocketIoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_jsonws_adapter_connects_receives_publishes_and_resumes(jsonws_server):
+    url = jsonws_server.url
+    adapter = make_adapter("jsonws", Endpoint(url, url.replace("http", "ws") + "/ws", "sekrit", "pk"),
+                           JSONWS_SETTINGS)
+    conn = adapter.connect("u1", timeout=5)
+    try:
+        assert conn.welcome.instance == "s1" and conn.welcome.last_id == 0
+        ack = publish(adapter, url, "u1", {"key": "w0-1", "sent_ts": 1234.5})
+        assert (ack.ok, ack.id, ack.instance) == (True, 1, "s1")
+        d = receive_delivery(conn)
+        assert (d.key, d.sent_ts, d.id, d.origin, d.user, d.replay) == ("w0-1", 1234.5, 1, "s1", "u1", False)
+
+        ack = publish(adapter, url, None, {"key": "w0-2", "sent_ts": 1235.0})
+        assert (ack.ok, ack.id, ack.instance) == (True, 2, "s1"), "instance from the header when the body lacks it"
+        d = receive_delivery(conn)
+        assert (d.key, d.user) == ("w0-2", None)
+
+        assert conn.resume(0) is True
+        replayed = [receive_delivery(conn), receive_delivery(conn)]
+        assert [(r.key, r.replay) for r in replayed] == [("w0-1", True), ("w0-2", True)]
+        assert jsonws_server.resumes == [("u1", 0)]
+
+        jsonws_server.call(jsonws_server.drop_all)
+        with pytest.raises(Disconnected) as info:
+            for _ in range(10):
+                conn.receive()
+        assert info.value.code == 1012
+    finally:
+        conn.close()
+    conn.close()  # twice is fine
+
+
+def test_jsonws_adapter_reports_rejections_and_refusals(jsonws_server):
+    url = jsonws_server.url
+    adapter = make_adapter("jsonws", Endpoint(url, url.replace("http", "ws"), "", "wrong"), JSONWS_SETTINGS)
+    ack = publish(adapter, url, "u1", {"key": "k"})
+    assert ack.ok is False and ack.error == "HTTP 401"
+    closed = make_adapter("jsonws", Endpoint("http://127.0.0.1:9", "ws://127.0.0.1:9", "", ""), JSONWS_SETTINGS)
+    with pytest.raises(ConnectFailed, match="connect failed"):
+        closed.connect("u1", timeout=2)
+    assert adapter.read_requests("u3", 7)[0].path == "/items/7?user=u3"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"ws_url": "{ws_base}/x?t={tok}"}, "unknown placeholder {tok}"),
+    ({"bogus": 1}, "unknown setting 'bogus'"),
+    ({"key_path": "a..b"}, "cannot parse JSON path"),
+    ({"message_match": "kind"}, "expected <json path>=<value>"),
+    ({"headers": {"A": 1}}, "headers must be a table of strings"),
+    ({"publish_body": {"to": "{who}"}}, "unknown placeholder {who}"),
+])
+def test_jsonws_settings_errors_name_the_setting(settings, message):
+    with pytest.raises(AdapterError, match=message.replace("{", r"\{").replace("}", r"\}").replace("[", r"\[")):
+        make_adapter("jsonws", Endpoint("http://127.0.0.1:1", "ws://127.0.0.1:1", "", ""), settings)
+
+
+def test_unknown_adapter_lists_the_known_ones():
+    with pytest.raises(AdapterError, match="unknown adapter 'mqtt'; known: reference, jsonws, socketio"):
+        make_adapter("mqtt", Endpoint("http://127.0.0.1:1", "ws://127.0.0.1:1"), {})
+
+
+def test_socketio_adapter_connects_receives_and_resumes(socketio_server):
+    url = socketio_server.url
+    settings = {"welcome_event": "init", "resume_event": "resume"}
+    adapter = make_adapter("socketio", Endpoint(url, "", "sekrit", "pk"), settings)
+    conn = adapter.connect("u7", timeout=5)
+    try:
+        assert conn.welcome.instance == "io1" and conn.welcome.last_id == 0
+        ack = publish(adapter, url, "u7", {"key": "w1-5", "sent_ts": 99.5})
+        assert (ack.ok, ack.id, ack.instance) == (True, 1, "io1")
+        publish(adapter, url, "u8", {"key": "w1-6", "sent_ts": 99.6})  # another user's: not for us
+        publish(adapter, url, "u7", {"key": "w1-7", "sent_ts": 99.7})
+        got = [receive_delivery(conn), receive_delivery(conn)]
+        assert [(d.key, d.id, d.origin, d.user, d.replay) for d in got] == [
+            ("w1-5", 1, "io1", "u7", False), ("w1-7", 3, "io1", "u7", False)]
+        assert got[0].sent_ts == 99.5
+        assert conn.resume(1) is True
+        d = receive_delivery(conn)
+        assert (d.key, d.replay) == ("w1-7", True)
+        socketio_server.call(socketio_server.drop_all)
+        with pytest.raises(Disconnected):
+            for _ in range(10):
+                conn.receive()
+    finally:
+        conn.close()
+
+
+def test_socketio_adapter_refused_connection_is_a_connect_failure(socketio_server):
+    adapter = make_adapter("socketio", Endpoint(socketio_server.url, "", "", ""), {"auth": {"token": ""}})
+    with pytest.raises(ConnectFailed, match="socket.io connect failed"):
+        adapter.connect("u1", timeout=3)
+
+
+def test_reference_adapter_against_the_reference_sut(load_stack):
+    stack, _ = load_stack
+    state = stack.state()
+    endpoint = Endpoint(state.lb_url, state.ws_url, state.secret, state.publisher_key)
+    adapter = make_adapter("reference", endpoint, {})
+    conns = [adapter.connect("u-adapter", timeout=5) for _ in range(4)]
+    try:
+        instances = {c.welcome.instance for c in conns}
+        assert instances <= {r.name for r in state.replicas} and len(instances) == 2, instances
+        assert all(isinstance(c.welcome.last_id, int) for c in conns)
+        key = f"adapter-{time.time()}"
+        ack = publish(adapter, state.lb_url, "u-adapter", {"key": key, "sent_ts": 42.0})
+        assert ack.ok and isinstance(ack.id, int) and ack.instance in instances
+        for c in conns:  # same-instance and cross-instance fan-out
+            d = receive_delivery(c)
+            assert (d.key, d.sent_ts, d.id, d.origin, d.user, d.replay) == (
+                key, 42.0, ack.id, ack.instance, "u-adapter", False)
+        # Missed while away: the 20 newest come in the init frame (the welcome backlog),
+        # older ones by resume; the SUT never sends a socket an id twice.
+        user = f"u-resume-{int(time.time() * 1000)}"
+        acks = [publish(adapter, state.lb_url, user, {"key": f"r{i}", "sent_ts": 1.0 + i}) for i in range(23)]
+        assert all(a.ok for a in acks)
+        conns.append(adapter.connect(user, timeout=5))
+        backlog = conns[-1].welcome.backlog
+        assert [d.key for d in backlog] == [f"r{i}" for i in range(3, 23)]
+        assert all(d.replay and d.user == user for d in backlog)
+        assert conns[-1].resume(acks[0].id - 1) is True
+        replayed = [receive_delivery(conns[-1]) for _ in range(3)]
+        assert [(d.key, d.replay) for d in replayed] == [("r0", True), ("r1", True), ("r2", True)]
+        bad = publish(make_adapter("reference", Endpoint(state.lb_url, state.ws_url, state.secret, "nope"), {}),
+                      state.lb_url, "u-adapter", {"key": "x"})
+        assert bad.ok is False and bad.error == "HTTP 401" and bad.instance in instances
+    finally:
+        for c in conns:
+            c.close()
+    wrong = make_adapter("reference", Endpoint(state.lb_url, state.ws_url, "not-the-secret", ""), {})
+    with pytest.raises(ConnectFailed) as info:
+        wrong.connect("u1", timeout=5)
+    assert info.value.code == 4401 and info.value.reason == "bad token"
