@@ -71,11 +71,17 @@ SELECT {_COLUMNS} FROM (
 """
 
 # What a lost or refused connection looks like from asyncpg; anything else is a bug.
+# InternalClientError is asyncpg's protocol state machine refusing a step on a
+# connection whose server vanished mid-operation ("cannot switch to state ...; another
+# operation is in progress", "not connected", the "failed" state): the first request
+# that meets a pooled connection after Postgres was killed sees it. The pool discards
+# that connection on release, so it is unavailability, not a bug of ours.
 CONNECTION_ERRORS = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.QueryCanceledError,
     asyncpg.AdminShutdownError,
