@@ -26,7 +26,8 @@ keeps the stack's logs, the load records, the fault journal and report.html):
 
 A failing test's report shows the verdict table and the report's path.
 Options: `--gauntlet-runs-dir DIR`, `--gauntlet-defects LIST` (switch on reference
-SUT defects in every stack: negative controls; also $GAUNTLET_DEFECTS).
+SUT defects in every stack: negative controls; also $GAUNTLET_DEFECTS),
+`--gauntlet-broker NAME` (force a broker, e.g. `memory`; also $GAUNTLET_BROKER).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ import pytest
 from harness.spec import StackSpec
 
 VERDICT_KEY = pytest.StashKey[list]()
+CALL_FAILED_KEY = pytest.StashKey[bool]()
+SHOWN_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser) -> None:
@@ -53,6 +56,9 @@ def pytest_addoption(parser) -> None:
     group.addoption("--gauntlet-defects", default=None, metavar="LIST",
                     help="reference SUT defects to switch on in every stack (negative controls); "
                          "default $GAUNTLET_DEFECTS")
+    group.addoption("--gauntlet-broker", default=None, metavar="NAME",
+                    help="force this broker in every stack, e.g. memory (the negative control); "
+                         "default $GAUNTLET_BROKER")
 
 
 def pytest_configure(config) -> None:
@@ -78,6 +84,9 @@ def gauntlet_spec(request) -> StackSpec:
         fields.update(marker.kwargs)
     if isinstance(getattr(request, "param", None), dict):
         fields.update(request.param)
+    broker = request.config.getoption("--gauntlet-broker") or os.environ.get("GAUNTLET_BROKER")
+    if broker:
+        fields["broker"] = broker
     spec = StackSpec(**{"name": request.node.name, **fields})
     defects = _defects(request.config)
     if defects:
@@ -307,11 +316,14 @@ class CheckedRun:
 
 @pytest.fixture
 def gauntlet_verdict(request, gauntlet_stack, gauntlet_load, gauntlet_nemesis):
-    """Finish the load, heal, then check the run and write its report."""
+    """Finish the load, heal, then check the run and write its report.
+
+    If the test ends (or fails) before asking for the verdict, the run is still checked
+    and reported at teardown, so every test that ran load leaves a report behind.
+    """
+    from reports.html import report_run
 
     def evaluate(slo: Sequence[str] = (), use_default_slo: bool = True) -> CheckedRun:
-        from reports.html import report_run
-
         if gauntlet_load.process is not None:
             gauntlet_load.wait()
         gauntlet_nemesis.injector.heal_all()
@@ -320,13 +332,25 @@ def gauntlet_verdict(request, gauntlet_stack, gauntlet_load, gauntlet_nemesis):
         request.node.stash.setdefault(VERDICT_KEY, []).append(checked)
         return checked
 
-    return evaluate
+    yield evaluate
+    if not request.node.stash.get(VERDICT_KEY, []) and gauntlet_load.process is not None:
+        gauntlet_load.stop()
+        gauntlet_nemesis.injector.heal_all()
+        verdict, path = report_run(gauntlet_stack.run_dir)
+        request.node.stash[VERDICT_KEY] = [CheckedRun(verdict, path)]
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.when == "call" and report.failed:
+    if report.when == "call":
+        item.stash[CALL_FAILED_KEY] = report.failed
+        if report.failed:
+            for checked in item.stash.get(VERDICT_KEY, []):
+                report.sections.append(("gauntlet verdict", checked.table()))
+            item.stash[SHOWN_KEY] = True
+    elif report.when == "teardown" and item.stash.get(CALL_FAILED_KEY, False) and not item.stash.get(SHOWN_KEY, False):
+        # The test failed before asking for a verdict; the teardown made one.
         for checked in item.stash.get(VERDICT_KEY, []):
             report.sections.append(("gauntlet verdict", checked.table()))
     return report

@@ -1,0 +1,61 @@
+"""The chaos suite: each test runs load against a real stack, injects a fault, and
+checks the run with the reports' checkers. Sized for CI: ~30 s of load per test.
+
+Every test keeps its run directory (logs, records, journal, report.html) under runs/.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import pandas as pd
+
+# Load used by most tests: 40 users (32 WebSocket subscribers, 4 publishers at 10
+# messages/s each, 4 readers), users u0..u19 so most users have more than one
+# subscriber, about 100 deliveries per second.
+USERS = 40
+PUBLISH_RATE = 10
+USER_POOL = 20
+
+
+def standard_load(load, seconds: float = 24, *, scenario: str = "ramp", users: int = USERS,
+                  extra: tuple[str, ...] = ()) -> None:
+    load.start(scenario, stages=f"3s:{users},{seconds - 3:g}s:{users}",
+               args=["--publish-rate", str(PUBLISH_RATE), "--user-pool", str(USER_POOL), *extra])
+
+
+def status_of(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def counts(checked) -> dict:
+    return checked.check("delivery").details["counts"]
+
+
+def phase(checked, name: str) -> dict:
+    for row in checked.check("delivery").details["by_phase"]:
+        if row["phase"] == name:
+            return row
+    raise AssertionError(f"no {name!r} phase in the delivery check")
+
+
+def in_window(frame: pd.DataFrame, column: str, start: float, end: float) -> pd.DataFrame:
+    return frame[(frame[column] >= start) & (frame[column] <= end)]
