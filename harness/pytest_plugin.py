@@ -45,8 +45,6 @@ import pytest
 from harness.spec import StackSpec
 
 VERDICT_KEY = pytest.StashKey[list]()
-CALL_FAILED_KEY = pytest.StashKey[bool]()
-SHOWN_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser) -> None:
@@ -314,12 +312,29 @@ class CheckedRun:
         return load_run(self.run_dir)
 
 
+def _finish(item) -> list[CheckedRun]:
+    """Check and report a run whose test never asked for a verdict (it failed first)."""
+    from reports.html import report_run
+
+    done = item.stash.get(VERDICT_KEY, [])
+    load, nemesis, stack = (item.funcargs.get(name) for name in
+                            ("gauntlet_load", "gauntlet_nemesis", "gauntlet_stack"))
+    if done or load is None or load.process is None:
+        return done
+    load.stop()
+    if nemesis is not None:
+        nemesis.injector.heal_all()
+    verdict, path = report_run(stack.run_dir)
+    item.stash[VERDICT_KEY] = [CheckedRun(verdict, path)]
+    return item.stash[VERDICT_KEY]
+
+
 @pytest.fixture
 def gauntlet_verdict(request, gauntlet_stack, gauntlet_load, gauntlet_nemesis):
     """Finish the load, heal, then check the run and write its report.
 
-    If the test ends (or fails) before asking for the verdict, the run is still checked
-    and reported at teardown, so every test that ran load leaves a report behind.
+    If the test fails before asking for the verdict, the run is checked and reported
+    anyway, so every test that ran load leaves a report and shows its verdict table.
     """
     from reports.html import report_run
 
@@ -333,24 +348,18 @@ def gauntlet_verdict(request, gauntlet_stack, gauntlet_load, gauntlet_nemesis):
         return checked
 
     yield evaluate
-    if not request.node.stash.get(VERDICT_KEY, []) and gauntlet_load.process is not None:
-        gauntlet_load.stop()
-        gauntlet_nemesis.injector.heal_all()
-        verdict, path = report_run(gauntlet_stack.run_dir)
-        request.node.stash[VERDICT_KEY] = [CheckedRun(verdict, path)]
+    _finish(request.node)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.when == "call":
-        item.stash[CALL_FAILED_KEY] = report.failed
-        if report.failed:
-            for checked in item.stash.get(VERDICT_KEY, []):
+    if report.when == "call" and report.failed and "gauntlet_verdict" in item.fixturenames:
+        try:
+            checked_runs = _finish(item)
+        except Exception as exc:  # the report is a courtesy; never hide the test's own failure
+            report.sections.append(("gauntlet verdict", f"could not check the run: {exc}"))
+        else:
+            for checked in checked_runs:
                 report.sections.append(("gauntlet verdict", checked.table()))
-            item.stash[SHOWN_KEY] = True
-    elif report.when == "teardown" and item.stash.get(CALL_FAILED_KEY, False) and not item.stash.get(SHOWN_KEY, False):
-        # The test failed before asking for a verdict; the teardown made one.
-        for checked in item.stash.get(VERDICT_KEY, []):
-            report.sections.append(("gauntlet verdict", checked.table()))
     return report
