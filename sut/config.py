@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from sut.defects import Defects, parse_defects
 
-BROKERS = ("postgres", "redis", "memory")
+BROKERS = ("postgres", "redis", "memory", "redis-streams")
+# Brokers that run over Redis and so need --redis-url.
+REDIS_BROKERS = ("redis", "redis-streams")
 INSTANCE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
@@ -39,6 +41,7 @@ class Config:
     shutdown_timeout: float = 10.0
     items: int = 1000
     log_level: str = "info"
+    stream_maxlen: int = 50_000
 
 
 # (flag, env var, default, help); one table so the flag, the env name and the
@@ -49,7 +52,8 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--instance", "SUT_INSTANCE", None, "replica name, e.g. r1 (required)"),
     ("--broker", "SUT_BROKER", "postgres", f"fan-out broker: {', '.join(BROKERS)}"),
     ("--database-url", "DATABASE_URL", None, "postgresql://user@host:port/db (required)"),
-    ("--redis-url", "REDIS_URL", None, "redis://host:port/0 (required for --broker redis; enables the item cache)"),
+    ("--redis-url", "REDIS_URL", None,
+     "redis://host:port/0 (required for --broker redis and redis-streams; enables the item cache)"),
     ("--secret", "SUT_SECRET", None, "HMAC secret for user tokens (required)"),
     ("--publisher-key", "SUT_PUBLISHER_KEY", None, "bearer key that may publish (required)"),
     ("--defects", "SUT_DEFECTS", "", "comma list of deliberate defects (negative controls)"),
@@ -59,6 +63,9 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--shutdown-timeout", "SUT_SHUTDOWN_TIMEOUT", "10.0", "seconds before a graceful shutdown is forced"),
     ("--items", "SUT_ITEMS", "1000", "rows seeded into the items table"),
     ("--log-level", "SUT_LOG_LEVEL", "info", "debug, info, warning, error"),
+    ("--stream-maxlen", "SUT_STREAM_MAXLEN", "50000",
+     "redis-streams: entries the stream keeps (XADD MAXLEN ~); a replica away for longer "
+     "than this many publishes catches up from Postgres"),
 )
 
 
@@ -110,8 +117,8 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     redis_url = raw["redis_url"] or None
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"--redis-url must start with redis://, got {redis_url!r}")
-    if broker == "redis" and redis_url is None:
-        raise ConfigError("--broker redis needs --redis-url (or REDIS_URL)")
+    if broker in REDIS_BROKERS and redis_url is None:
+        raise ConfigError(f"--broker {broker} needs --redis-url (or REDIS_URL)")
     try:
         defects = parse_defects(raw["defects"] or "")
     except ValueError as exc:
@@ -135,6 +142,7 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
         shutdown_timeout=_float(required("shutdown_timeout"), "--shutdown-timeout", 0.5, 600.0),
         items=_int(required("items"), "--items", 0, 10_000_000),
         log_level=log_level,
+        stream_maxlen=_int(required("stream_maxlen"), "--stream-maxlen", 100, 100_000_000),
     )
 
 

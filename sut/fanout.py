@@ -23,7 +23,7 @@ import time
 from collections import deque
 
 from sut.backoff import Backoff
-from sut.brokers import Broker
+from sut.brokers import Broker, Resumable
 from sut.db import Database, DatabaseUnavailable
 from sut.defects import DROP_FANOUT_RATE, DUP_CATCHUP_WINDOW, Defects
 from sut.hub import Hub
@@ -76,6 +76,8 @@ class Fanout:
         self._inbox: asyncio.Queue[Notification | NotificationRef] = asyncio.Queue()
         self.receipts = ReceiptLog()
         self._pending_from: int | None = None  # catch up from here (None: nothing owed)
+        # Resumable broker: the watermark at the first drop since it last resumed, used on a gap.
+        self._drop_mark: int | None = None
         self._drops = 0  # bumped on every drop, so a catch-up knows if another drop happened meanwhile
         self._ever_connected = False
         self._wake = asyncio.Event()
@@ -84,10 +86,17 @@ class Fanout:
         self.catchups = 0
         self.dropped_by_defect = 0
         self.ref_failures = 0
+        self.gaps = 0
+
+    @property
+    def resumable(self) -> bool:
+        return isinstance(self.broker, Resumable)
 
     async def start(self) -> None:
         self.broker.on_message(self.receive)
         self.broker.on_state(self.broker_state)
+        if isinstance(self.broker, Resumable):
+            self.broker.on_gap(self.broker_gap)
         self._tasks = [
             asyncio.create_task(self._consume(), name="fanout-consume"),
             asyncio.create_task(self._catch_up_loop(), name="fanout-catchup"),
@@ -110,13 +119,33 @@ class Fanout:
                 # catch up from the first id this replica could have owed them.
                 if self.db.start_max_id is not None:
                     self._owe_from(self.db.start_max_id)
+            self._drop_mark = None  # resumed (a gap, if any, was reported before this)
             self._wake.set()
             return
         self._drops += 1
         watermark = self.receipts.low_watermark(time.monotonic(), self.db.start_max_id)
-        if watermark is not None:
-            self._owe_from(watermark)
-            log.info("broker dropped; will catch up from id %d", watermark)
+        if watermark is None:
+            return
+        if self.resumable:
+            self._drop_mark = watermark if self._drop_mark is None else min(self._drop_mark, watermark)
+            log.info("broker dropped; it resumes from its own position (catch-up from id %d only on a gap)",
+                     watermark)
+            return
+        self._owe_from(watermark)
+        log.info("broker dropped; will catch up from id %d", watermark)
+
+    def broker_gap(self) -> None:
+        """A resumable broker cannot continue without missing messages: catch up from
+        the watermark noted at the drop (or the current one if it fell behind while
+        connected)."""
+        self.gaps += 1
+        mark = self._drop_mark
+        if mark is None:
+            mark = self.receipts.low_watermark(time.monotonic(), self.db.start_max_id)
+        if mark is not None:
+            self._owe_from(mark)
+            log.warning("broker reported a gap; will catch up from id %d", mark)
+        self._wake.set()
 
     def _owe_from(self, after: int) -> None:
         self._pending_from = after if self._pending_from is None else min(self._pending_from, after)

@@ -5,7 +5,7 @@ Pick one with `make_broker(config)`. Every broker satisfies `sut.brokers.base.Br
 
 from __future__ import annotations
 
-from sut.brokers.base import Broker, MessageHandler, StateHandler
+from sut.brokers.base import Broker, GapHandler, MessageHandler, Resumable, StateHandler
 from sut.config import Config
 
 
@@ -19,9 +19,14 @@ def make_broker(config: Config) -> Broker:
 
         assert config.redis_url is not None  # config guarantees it for this broker
         return RedisBroker(config.redis_url, defects=config.defects)
+    if config.broker == "redis-streams":
+        from sut.brokers.redis_streams import RedisStreamsBroker
+
+        assert config.redis_url is not None  # config guarantees it for this broker
+        return RedisStreamsBroker(config.redis_url, maxlen=config.stream_maxlen, defects=config.defects)
     from sut.brokers.memory import MemoryBroker
 
     return MemoryBroker()
 
 
-__all__ = ["Broker", "MessageHandler", "StateHandler", "make_broker"]
+__all__ = ["Broker", "GapHandler", "MessageHandler", "Resumable", "StateHandler", "make_broker"]

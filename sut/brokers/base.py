@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 
@@ -16,6 +16,8 @@ from sut.models import Notification, NotificationRef
 MessageHandler = Callable[[Notification | NotificationRef], None]
 # Called with True when the broker (re)connected and is subscribed, False on a drop.
 StateHandler = Callable[[bool], None]
+# Called when a resumable broker finds it cannot resume without missing messages.
+GapHandler = Callable[[], None]
 
 
 class Broker(Protocol):
@@ -42,6 +44,17 @@ class Broker(Protocol):
         """A cheap round trip that proves the subscription side works; never hangs."""
 
     def metrics(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A broker that keeps what was published while this replica was away (a log
+    read from a position, not a live feed): after a drop it resumes where it stopped,
+    so the fan-out needs no catch-up from Postgres. When it cannot resume without a
+    hole (the log was trimmed past its position, or the server lost entries) it calls
+    the gap handler before announcing the reconnect, and the catch-up runs after all."""
+
+    def on_gap(self, handler: GapHandler) -> None: ...
 
 
 class Subscription:

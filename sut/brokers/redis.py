@@ -1,11 +1,13 @@
 """Fan-out with Redis pub/sub.
 
 PUBLISH happens after the insert commits. If it fails (Redis down or unreachable from
-this replica) the notification waits in an outbox and is published when Redis is
-back: it is already stored and acknowledged, so it must still reach the other
-replicas' sockets. The subscription uses its own connection with client-side retries
-off, because redis-py would otherwise reconnect and resubscribe silently, and a drop
-must be seen to trigger the catch-up from Postgres.
+this replica) the notification waits in an outbox (sut/brokers/outbox.py) and is
+published when Redis is back: it is already stored and acknowledged, so it must still
+reach the other replicas' sockets. Pub/sub keeps nothing for a subscriber that is not
+connected, so whatever was published while this replica's subscription was down comes
+from the catch-up from Postgres (sut/fanout.py). The subscription uses its own
+connection with client-side retries off, because redis-py would otherwise reconnect
+and resubscribe silently, and a drop must be seen to trigger that catch-up.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import Any
 
 import asyncpg
@@ -21,8 +22,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sut.backoff import Backoff
 from sut.brokers.base import MessageHandler, StateHandler, Subscription
+from sut.brokers.outbox import Outbox
 from sut.defects import Defects
 from sut.models import Notification, parse_broker_payload
 
@@ -33,7 +34,6 @@ PUBLISH_TIMEOUT = 1.0
 PING_INTERVAL = 1.0
 # No reply of any kind (message or PONG) for this long means the connection is dead.
 SILENCE_LIMIT = 3.0
-OUTBOX_LIMIT = 100_000
 
 
 def _client(url: str, retries: int) -> aioredis.Redis:
@@ -55,23 +55,16 @@ class RedisBroker:
         self._subscriber: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._handlers: list[MessageHandler] = []
-        self._outbox: deque[str] = deque()
-        self._outbox_wake = asyncio.Event()
-        self._outbox_task: asyncio.Task | None = None
+        self.outbox = Outbox("redis", lambda payload: self._publisher.publish(CHANNEL, payload), PUBLISH_TIMEOUT)
         self.received = 0
-        self.outbox_dropped = 0
         self.subscription = Subscription("redis", self._connect, self._serve, self._close, defects)
 
     async def start(self) -> None:
         self.subscription.start()
-        self._outbox_task = asyncio.create_task(self._drain_outbox(), name="redis-outbox")
+        self.outbox.start()
 
     async def stop(self) -> None:
-        if self._outbox_task is not None:
-            self._outbox_task.cancel()
-            await asyncio.gather(self._outbox_task, return_exceptions=True)
-        if self._outbox:
-            log.warning("stopping with %d notifications not yet published to redis", len(self._outbox))
+        await self.outbox.stop()
         await self.subscription.stop()
         try:
             await asyncio.wait_for(self._publisher.aclose(), 2.0)
@@ -88,39 +81,7 @@ class RedisBroker:
         return self.subscription.connected
 
     async def publish(self, notification: Notification, tx: asyncpg.Connection | None) -> None:
-        payload = notification.broker_payload()
-        # Keep order behind earlier failures, and don't pay a timeout per publish
-        # while Redis is known to be down.
-        if not self._outbox:
-            try:
-                await asyncio.wait_for(self._publisher.publish(CHANNEL, payload), PUBLISH_TIMEOUT)
-                return
-            except Exception as exc:  # any failure: keep it for later, the row is stored
-                log.warning("publish to redis failed (%s); queued for retry", type(exc).__name__)
-        self._queue(payload)
-
-    def _queue(self, payload: str) -> None:
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            self._outbox.popleft()
-            self.outbox_dropped += 1
-        self._outbox.append(payload)
-        self._outbox_wake.set()
-
-    async def _drain_outbox(self) -> None:
-        backoff = Backoff()
-        while True:
-            await self._outbox_wake.wait()
-            self._outbox_wake.clear()
-            while self._outbox:
-                try:
-                    await asyncio.wait_for(self._publisher.publish(CHANNEL, self._outbox[0]), PUBLISH_TIMEOUT)
-                except Exception:  # still down; wait and retry
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                self._outbox.popleft()
-                backoff.reset()
-            if not self._outbox:
-                log.info("redis outbox drained")
+        await self.outbox.send(notification.broker_payload())
 
     async def ping(self, timeout: float) -> bool:
         if not self.is_connected():
@@ -133,7 +94,7 @@ class RedisBroker:
     def metrics(self) -> dict[str, Any]:
         return {
             "reconnects": self.subscription.reconnects, "received": self.received,
-            "outbox": len(self._outbox), "outbox_dropped": self.outbox_dropped,
+            "outbox": len(self.outbox), "outbox_dropped": self.outbox.dropped,
         }
 
     async def _connect(self) -> None:
