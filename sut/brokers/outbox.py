@@ -30,6 +30,7 @@ class Outbox:
         self._limit = limit
         self._queue: deque[str] = deque()
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.dropped = 0  # oldest entries given up when the queue hit its limit
         self.log = logging.getLogger(f"sut.brokers.{name}")
@@ -57,6 +58,11 @@ class Outbox:
                 self.log.warning("send to redis failed (%s); queued for retry", type(exc).__name__)
         self._put(payload)
 
+    def retry_now(self) -> None:
+        """Redis answered again (the subscription reconnected): stop backing off and send
+        what waits, instead of up to a backoff cap later."""
+        self._retry.set()
+
     def _put(self, payload: str) -> None:
         if len(self._queue) >= self._limit:
             self._queue.popleft()
@@ -73,7 +79,12 @@ class Outbox:
                 try:
                     await asyncio.wait_for(self._send(self._queue[0]), self._timeout)
                 except Exception:  # still down; wait and retry
-                    await asyncio.sleep(backoff.next_delay())
+                    self._retry.clear()
+                    try:
+                        await asyncio.wait_for(self._retry.wait(), backoff.next_delay())
+                        backoff.reset()
+                    except asyncio.TimeoutError:
+                        pass
                     continue
                 self._queue.popleft()
                 backoff.reset()

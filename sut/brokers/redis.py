@@ -60,6 +60,7 @@ class RedisBroker:
         self.subscription = Subscription("redis", self._connect, self._serve, self._close, defects)
 
     async def start(self) -> None:
+        self.subscription.on_state(self._on_state)
         self.subscription.start()
         self.outbox.start()
 
@@ -70,6 +71,10 @@ class RedisBroker:
             await asyncio.wait_for(self._publisher.aclose(), 2.0)
         except Exception as exc:  # closing a dead connection; it is gone either way
             log.debug("redis publisher close: %s", exc)
+
+    def _on_state(self, connected: bool) -> None:
+        if connected:  # Redis answers again: send what the outbox holds now
+            self.outbox.retry_now()
 
     def on_message(self, handler: MessageHandler) -> None:
         self._handlers.append(handler)

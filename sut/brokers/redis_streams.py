@@ -128,6 +128,7 @@ class RedisStreamsBroker:
         self.subscription = Subscription("redis-streams", self._connect, self._serve, self._close, defects)
 
     async def start(self) -> None:
+        self.subscription.on_state(self._on_state)
         self.subscription.start()
         self.outbox.start()
 
@@ -138,6 +139,10 @@ class RedisStreamsBroker:
             await asyncio.wait_for(self._publisher.aclose(), 2.0)
         except Exception as exc:  # closing a dead connection; it is gone either way
             log.debug("redis publisher close: %s", exc)
+
+    def _on_state(self, connected: bool) -> None:
+        if connected:  # Redis answers again: send what the outbox holds now
+            self.outbox.retry_now()
 
     def on_message(self, handler: MessageHandler) -> None:
         self._handlers.append(handler)
