@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands import chaos, down, report, run, smoke, status, up
+from harness.commands import chaos, compare, down, report, run, smoke, status, up
 from harness.config import ConfigError
 from harness.control import ControlError
 from harness.process import StartError
@@ -28,7 +28,7 @@ typical session:
   gauntlet down
 """
 
-COMMANDS = [up, status, down, smoke, chaos, run, report]
+COMMANDS = [up, status, down, smoke, chaos, run, report, compare]
 USER_ERRORS = (ConfigError, SpecError, StateError, ControlError, MissingServerError, ValueError, KeyError)
 
 
