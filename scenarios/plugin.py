@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import random
+import signal
 import socket
 import sys
 import time
@@ -25,7 +26,9 @@ from typing import Any
 
 import gevent
 from locust import constant, constant_throughput, events
-from locust.runners import STATE_SPAWNING, STATE_RUNNING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner,
+)
 
 from scenarios.adapters import AdapterError, Endpoint, TargetAdapter, make_adapter
 from scenarios.config import LoadConfig, LoadConfigError, load_config
@@ -333,6 +336,10 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         runner.register_message(HELLO, plugin.on_hello)
         runner.register_message(SHIP, plugin.on_ship, concurrent=True)
         runner.register_message(POOL, plugin.on_pool)
+    # Locust installs its SIGTERM handler only after a headless shape run is over, so
+    # until then SIGTERM would kill the process with records unwritten and publishes
+    # without an outcome. Stopping the runner takes the same path as Ctrl-C.
+    gevent.signal_handler(signal.SIGTERM, _stop_on_sigterm, environment)
     events = environment.events
     events.test_start.add_listener(plugin.on_test_start)
     events.test_stop.add_listener(plugin.on_test_stop)
@@ -340,6 +347,13 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     if role != "master":
         events.request.add_listener(plugin.on_request)
     _plugin = plugin
+
+
+def _stop_on_sigterm(environment: Any) -> None:
+    runner = environment.runner
+    if runner is not None and runner.state not in (STATE_STOPPED, STATE_STOPPING, STATE_CLEANUP):
+        log.info("gauntlet: SIGTERM: stopping users, writing records")
+        runner.quit()
 
 
 _installed = False

@@ -228,3 +228,21 @@ def from_options(options: argparse.Namespace) -> LoadSettings:
 
 def with_overrides(settings: LoadSettings, **changes) -> LoadSettings:
     return replace(settings, **changes)
+
+
+class _PlainParser(argparse.ArgumentParser):
+    """argparse that accepts Locust's extra add_argument keywords and ignores them."""
+
+    def add_argument(self, *args, **kwargs):
+        for extra in ("env_var", "include_in_web_ui", "is_secret", "is_required", "is_multiple"):
+            kwargs.pop(extra, None)
+        return super().add_argument(*args, **kwargs)
+
+
+def parse_args(argv: list[str]) -> LoadSettings:
+    """Settings from a command line without Locust's parser, for tools and tests that
+    must not import Locust (importing it monkey-patches the interpreter with gevent)."""
+    parser = _PlainParser(prog="gauntlet-load", exit_on_error=False)
+    parser.add_argument("--host", default=None)
+    register_arguments(parser)
+    return from_options(parser.parse_args(argv))

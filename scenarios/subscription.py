@@ -159,6 +159,7 @@ class Subscription:
         sub, user, conn_no, instance = self.sub, self.user, self.conn_no, self.instance
         code: int | None = None
         detail = "stopped by load generator"  # unless the connection ends on its own
+        ended = False
         try:
             while True:
                 d = receive()
@@ -183,12 +184,18 @@ class Subscription:
                     fire(request_type="WS", name=name, response_time=latency if latency > 0 else 0.0,
                          response_length=0, exception=None, context=_NO_CONTEXT)
         except Disconnected as exc:
+            ended = True
             code = exc.code
             detail = "reconnect storm" if self._storm else (exc.reason or "closed")
         finally:
             # Also on GreenletExit (the user is stopping): close, record, re-raise.
             self._disconnected_at = time.time()
-            conn.close()
+            if ended:
+                conn.close()
+            else:
+                # Closing a busy socket from inside the greenlet being killed can leave
+                # libev watching a closed fd (a hard abort); a fresh greenlet closes it.
+                gevent.spawn(conn.close)
             self.connection = None
             self.proc.sockets -= 1
             self.proc.recorder.conn((self._disconnected_at, sub, user, conn_no, "disconnect", instance, code,

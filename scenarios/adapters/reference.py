@@ -37,21 +37,23 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def decode_notification(frame: Any) -> Delivery | None:
-    if not isinstance(frame, dict) or frame.get("type") != "notification":
+    # Runs for every received frame: exact type checks and positional construction
+    # keep it near a microsecond.
+    if type(frame) is not dict or frame.get("type") != "notification":
         return None
     data = frame.get("data")
     key = sent = None
-    if isinstance(data, dict):
+    if type(data) is dict:
         key = data.get("key")
+        if type(key) is not str:
+            key = None
         sent = data.get("sent_ts")
-    return Delivery(
-        key=key if isinstance(key, str) else None,
-        sent_ts=float(sent) if isinstance(sent, (int, float)) else None,
-        id=_int_or_none(frame.get("id")),
-        origin=frame.get("origin"),
-        user=frame.get("user"),
-        replay=bool(frame.get("replay", False)),
-    )
+        if type(sent) is not float:
+            sent = float(sent) if isinstance(sent, int) and not isinstance(sent, bool) else None
+    msg_id = frame.get("id")
+    if type(msg_id) is not int:
+        msg_id = _int_or_none(msg_id)
+    return Delivery(key, sent, msg_id, frame.get("origin"), frame.get("user"), frame.get("replay") is True)
 
 
 class ReferenceAdapter:

@@ -32,20 +32,32 @@ class LocustResult:
         return self.run_dir / "records" / worker
 
 
-def run_locust(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 90.0,
-               scenario: str = "ramp.py", log_name: str = "locust.log") -> LocustResult:
-    """Run `locust -f scenarios/<scenario> <args>` to completion (or kill it at the deadline)."""
-    log_path = cwd / log_name
-    run_dir = cwd / "run"
+def start_locust(args: list[str], cwd: Path, env: dict[str, str] | None, log, scenario: str = "ramp.py"):
+    """Start `locust -f scenarios/<scenario> <args>` in its own session (the caller reaps it)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("GAUNTLET_RUN_DIR", None)
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / scenario), *args]
     if "--run-dir" not in args:
-        cmd += ["--run-dir", str(run_dir)]
+        cmd += ["--run-dir", str(cwd / "run")]
+    return subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def run_locust(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 90.0,
+               scenario: str = "ramp.py", log_name: str = "locust.log", signal_after: tuple[float, int] | None = None
+               ) -> LocustResult:
+    """Run locust to completion (or kill it at the deadline). `signal_after=(seconds, sig)`
+    sends `sig` to its process group first, as Ctrl-C in a terminal or a supervisor would."""
+    log_path = cwd / log_name
+    run_dir = cwd / "run"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = start_locust(args, cwd, env, log, scenario)
         try:
+            if signal_after is not None:
+                try:
+                    proc.wait(timeout=signal_after[0])
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal_after[1])
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)

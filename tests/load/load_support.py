@@ -204,29 +204,8 @@ class SocketIoServer(ThreadedServer):
 
 # -- settings without Locust --------------------------------------------------------------
 
-import argparse as _argparse  # noqa: E402
-
-
-class PlainParser(_argparse.ArgumentParser):
-    """Accepts Locust's extra add_argument keywords, so settings can be parsed without
-    importing Locust (which would monkey-patch the test process with gevent)."""
-
-    def add_argument(self, *args, **kwargs):
-        for extra in ("env_var", "include_in_web_ui", "is_secret", "is_required", "is_multiple"):
-            kwargs.pop(extra, None)
-        return super().add_argument(*args, **kwargs)
-
-
-def parse_options(argv: list[str]) -> _argparse.Namespace:
-    from scenarios.settings import register_arguments
-
-    parser = PlainParser(prog="locust", exit_on_error=False)
-    parser.add_argument("--host", default=None)
-    register_arguments(parser)
-    return parser.parse_args(argv)
-
 
 def make_settings(*argv: str):
-    from scenarios.settings import from_options
+    from scenarios.settings import parse_args
 
-    return from_options(parse_options(list(argv)))
+    return parse_args(list(argv))

@@ -68,9 +68,12 @@ def test_headless_run_gives_every_publish_an_outcome_and_matches_the_sut(load_st
     assert set(recv["key"].dropna()) <= set(pub["key"])
     assert set(recv["instance"].astype(str)) == {"r1", "r2"} and set(recv["origin"].astype(str)) == {"r1", "r2"}
 
-    # No loss: every user publish acknowledged a second before the end reached a subscriber.
+    # No loss: every user publish sent once all subscribers were connected, and
+    # acknowledged a second before the end, reached a subscriber of its user.
     end = conn[conn["event"] == "disconnect"]["ts"].min()
-    settled = ok[(ok["kind"] == "user") & (ok["ts_ack"] < end - 1.0)]
+    ramped = conn[conn["event"] == "connect"]["ts"].max()
+    settled = ok[(ok["kind"] == "user") & (ok["ts_sent"] > ramped + 0.5) & (ok["ts_ack"] < end - 1.0)]
+    assert len(settled) >= 20
     missing = set(settled["key"]) - set(recv["key"].dropna())
     assert not missing, f"{len(missing)} acknowledged publishes never delivered"
 
@@ -164,6 +167,21 @@ def test_a_reconnect_storm_reconnects_every_socket_and_resumes(load_stack, locus
     live = recv[~recv["replay"]]
     assert not live.duplicated(["sub", "conn", "key"]).any(), "no duplicate on one connection"
     assert recv["replay"].sum() > 0, "the storm made the subscribers catch up"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_still_closes_its_records(load_stack, locust_env, tmp_path, sig):
+    result = run_locust(["--headless", "--stages", "2s:16,60s:16", "--publish-rate", "20", "--only-summary"],
+                        tmp_path, locust_env, timeout=60, signal_after=(6.0, sig))
+    assert "Traceback" not in result.log
+    assert result.returncode in (0, 1), result.log[-3000:]
+    run = load_run(result.run_dir)
+    conn = run.conn
+    assert (conn["event"] == "connect").sum() == (conn["event"] == "disconnect").sum() >= 10
+    assert set(conn[conn["event"] == "disconnect"]["detail"]) == {"stopped by load generator"}
+    assert len(run.pub) >= 20 and run.pub["outcome"].notna().all() and run.pub["key"].is_unique
+    last_users = run.users["ts"].max()
+    assert run.pub["ts_intended"].max() <= last_users + 2, "records written up to the end"
 
 
 def fake_state(tmp_path: Path) -> Path:

@@ -284,6 +284,7 @@ def test_subscriber_records_reconnects_and_resumes_before_the_margin(tmp_path):
     second = adapter.conns[1]
     assert second.resumed == [11], "resume after the newest id seen at least the margin before the drop"
     g.kill(block=True)
+    gevent.sleep(0.01)  # the socket is closed by a fresh greenlet
     proc.recorder.close()
     from reports.records import read_records
 
