@@ -77,7 +77,10 @@ def _defects(config) -> str:
 
 @pytest.fixture
 def gauntlet_spec(request) -> StackSpec:
-    fields: dict = {}
+    from harness.config import load_project_config
+
+    # The app under test comes from the project's gauntlet.toml, as for `gauntlet up`.
+    fields: dict = {"app": load_project_config(cwd=Path(request.config.rootpath)).app}
     for marker in reversed(list(request.node.iter_markers("gauntlet"))):
         fields.update(marker.kwargs)
     if isinstance(getattr(request, "param", None), dict):
