@@ -102,7 +102,7 @@ def execute_comparison(job: CompareJob, progress: Progress = print, live: bool =
                 interrupted = True
                 break
         if job.rate is not None and not interrupted:
-            plan, interrupted = _search_rates(job, plan, directory, progress)
+            plan, interrupted = search_rates(job, plan, directory, progress)
     except KeyboardInterrupt:
         interrupted = True
     plan = replace(plan, ended=time.time(), interrupted=interrupted)
@@ -112,7 +112,7 @@ def execute_comparison(job: CompareJob, progress: Progress = print, live: bool =
     return _report(directory, progress, interrupted)
 
 
-def _search_rates(job: CompareJob, plan: ComparePlan, directory: Path,
+def search_rates(job: CompareJob, plan: ComparePlan, directory: Path,
                   progress: Progress) -> tuple[ComparePlan, bool]:
     assert job.rate is not None and job.rate_runs is not None
     rate = job.rate
@@ -153,9 +153,12 @@ def _search_rates(job: CompareJob, plan: ComparePlan, directory: Path,
         if interrupted:
             search.stopped = search.stopped or "interrupted"
         result = search.result()
-        progress(f"  {search.broker}: sustains {result.sustained or 0:,.0f} msg/s"
-                 + (f", broke at {result.broke_at:,.0f}" if result.broke_at else "") + f" ({result.stopped})")
-    return plan.with_rate(tuple(s.result() for s in searches)), interrupted
+        held = f"sustains {result.sustained:,.0f} msg/s" if result.sustained else "no step held"
+        progress(f"  {search.broker}: {held}" + (f", broke at {result.broke_at:,.0f}" if result.broke_at else "")
+                 + f" ({result.stopped})")
+    plan = plan.with_rate(tuple(s.result() for s in searches))
+    write_plan(directory, plan)
+    return plan, interrupted
 
 
 def _rate_step(job: CompareJob, broker: str, offered: float, directory: Path,

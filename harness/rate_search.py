@@ -106,7 +106,7 @@ class RateSearch:
             self.stopped = f"time budget ({self.plan.max_seconds:g} s for the search)"
 
     def result(self) -> RateResult:
-        return RateResult(self.broker, self.held, self.broke, self.stopped or "interrupted", tuple(self.steps))
+        return RateResult(self.broker, self.held, self.broke, self.stopped or "in progress", tuple(self.steps))
 
     def _stop(self, why: str) -> None:
         self.stopped = why

@@ -33,8 +33,8 @@ SECTION_IDS = ("answer", "table", "latency", "rate", "runs", "slo", "delivery", 
 _EXTRA_CSS = "table.compare td,table.compare th{text-align:right}table.compare td:first-child{text-align:left}"
 
 
-def build_compare_report(compare_dir: str | Path, slo: Sequence[str] | None = None, *,
-                         use_default_slo: bool = True, options: DeliveryOptions | None = None) -> tuple[Comparison, Path]:
+def build_compare_report(compare_dir: str | Path, slo: Sequence[str] | None = None, *, use_default_slo: bool = True,
+                         options: DeliveryOptions | None = None) -> tuple[Comparison, Path]:
     """Read the comparison directory, write figures.json and compare.html; returns the
     comparison and the report's path. RecordError for an unreadable directory or run."""
     comparison = compare(compare_dir, slo, use_default_slo=use_default_slo, options=options)

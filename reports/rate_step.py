@@ -26,14 +26,19 @@ def evaluate_step(run_dir: Path, *, broker: str, rate: float, publishers: int, s
                   hold_s: float, target: RateTarget, seconds: float, label_dir: str) -> RateStep:
     run = load_run(run_dir)
     analysis = delivery.analyze(run, DeliveryOptions())
-    start = load_span(run)[0] + ramp_s
-    end = start + hold_s
     pub = run.pub
     sent = pub["ts_sent"].to_numpy(dtype="float64")
     intended = pub["ts_intended"].to_numpy(dtype="float64")
     # A publish belongs to the hold by its schedule time: one that never went out
     # (overload) has no send time but was offered all the same.
     when = np.where(np.isnan(intended), sent, intended)
+    # Publishers are spawned first, so their first scheduled send marks the load's
+    # start better than the first record (subscribers connect a moment later). The
+    # last second is left out: sends cut short by the stop are not the SUT's doing.
+    known = when[~np.isnan(when)]
+    origin = float(known.min()) if len(known) else load_span(run)[0]
+    start = origin + ramp_s
+    end = start + max(1.0, hold_s - 1.0)
     in_hold = (when >= start) & (when < end)
     outcome = pub["outcome"].astype(object).to_numpy()[in_hold]
     acked = int((outcome == "ok").sum())
@@ -49,7 +54,7 @@ def evaluate_step(run_dir: Path, *, broker: str, rate: float, publishers: int, s
     lost = int(pairs["lost_live"].to_numpy()[in_pairs].sum() + pairs["lost_eventual"].to_numpy()[in_pairs].sum())
     recv_ts = run.recv["ts"].to_numpy(dtype="float64")
     deliveries = int(((recv_ts >= start) & (recv_ts < end)).sum())
-    achieved = acked / hold_s
+    achieved = acked / (end - start)
     problems = []
     if p99 is None:
         problems.append("no delivery measured in the hold")
@@ -61,9 +66,9 @@ def evaluate_step(run_dir: Path, *, broker: str, rate: float, publishers: int, s
         problems.append(f"{100 * failed_share:.1f} % of publishes failed")
     if achieved < target.min_achieved_share * rate:
         problems.append(f"only {achieved:,.0f} of {rate:,.0f} msg/s acknowledged")
-    reason = "; ".join(problems) if problems else (f"p99 {p99:,.0f} ms, nothing lost, {achieved:,.0f} msg/s "
-                                                    f"acknowledged")
+    held = f"p99 {p99:,.0f} ms, nothing lost, {achieved:,.0f} msg/s acknowledged" if p99 is not None else ""
+    reason = "; ".join(problems) if problems else held
     return RateStep(broker=broker, rate=rate, publishers=publishers, subscribers=subscribers,
-                    achieved_per_s=achieved, deliveries_per_s=deliveries / hold_s, delivery_p99_ms=p99, lost=lost,
-                    failed_share=failed_share, passed=not problems, reason=reason, run_dir=label_dir,
+                    achieved_per_s=achieved, deliveries_per_s=deliveries / (end - start), delivery_p99_ms=p99,
+                    lost=lost, failed_share=failed_share, passed=not problems, reason=reason, run_dir=label_dir,
                     seconds=seconds)
