@@ -1,4 +1,4 @@
-"""The chaos suite: each test runs load against a real stack, injects a fault, and
+"""Helpers shared by the chaos suite. Sized for CI: ~30 s of load per test.
 checks the run with the reports' checkers. Sized for CI: ~30 s of load per test.
 
 Every test keeps its run directory (logs, records, journal, report.html) under runs/.

@@ -15,9 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.chaos
 
-PARTITION = "tests/chaos/test_dependency_faults.py::test_replica_partitioned_from_broker_is_unready_then_catches_up"
-BASELINE = "tests/chaos/test_steady_state.py::test_baseline_delivers_everything_within_targets[redis]"
-SIGTERM = "tests/chaos/test_replica_faults.py::test_sigterm_is_graceful_sockets_close_with_1001"
+PARTITION = "tests/chaos/test_chaos_dependencies.py::test_replica_partitioned_from_broker_is_unready_then_catches_up"
+BASELINE = "tests/chaos/test_chaos_baseline.py::test_baseline_delivers_everything_within_targets[redis]"
+SIGTERM = "tests/chaos/test_chaos_replicas.py::test_sigterm_is_graceful_sockets_close_with_1001"
 
 # control → (the option that switches it on, the chaos test that must fail)
 CONTROLS = {

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.chaos.conftest import counts, in_window, phase, standard_load, status_of, wait_for
+from tests.chaos.chaos_support import counts, in_window, phase, standard_load, status_of, wait_for
 
 pytestmark = pytest.mark.chaos
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.chaos.conftest import counts, in_window, standard_load
+from tests.chaos.chaos_support import counts, in_window, standard_load
 
 pytestmark = pytest.mark.chaos
 
