@@ -1,8 +1,4 @@
-"""Helpers shared by the chaos suite. Sized for CI: ~30 s of load per test.
-checks the run with the reports' checkers. Sized for CI: ~30 s of load per test.
-
-Every test keeps its run directory (logs, records, journal, report.html) under runs/.
-"""
+"""Helpers shared by the chaos suite (sized for CI: about 30 s of load per test)."""
 
 from __future__ import annotations
 
