@@ -36,6 +36,7 @@ from reports.verdict import Verdict, compose, evaluate_run
 
 FIGURES_FILE = "figures.json"
 FIGURES_VERSION = 1
+SLOWED_MS = 50.0
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,10 @@ class FaultEffect:
 
     @property
     def slowed(self) -> bool:
-        """Delivery inside the window clearly slower than in steady state."""
+        """Delivery inside the window clearly slower than in steady state: half as slow
+        again and by more than SLOWED_MS (20 ms against 35 ms is nobody's problem)."""
         return (self.inside.p99 is not None and self.steady_p99_ms is not None
-                and self.inside.p99 > 1.5 * max(self.steady_p99_ms, 1.0))
+                and self.inside.p99 > 1.5 * self.steady_p99_ms and self.inside.p99 > self.steady_p99_ms + SLOWED_MS)
 
     @property
     def affected(self) -> bool:
