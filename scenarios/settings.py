@@ -91,7 +91,7 @@ def register_arguments(parser) -> None:
     )
 
     def add(flag: str, **kw) -> None:
-        env = "GAUNTLET_" + flag.lstrip("-").replace("-", "_").upper()
+        env = "GAUNTLET_" + flag.lstrip("-").removeprefix("gauntlet-").replace("-", "_").upper()
         # parser.add_argument is what marks an argument for the web UI; the action
         # then moves into our group so `--help` lists it under "gauntlet".
         action = parser.add_argument(flag, env_var=env, **kw)
@@ -105,7 +105,7 @@ def register_arguments(parser) -> None:
     add("--adapter", default="",
         help="target adapter: reference, jsonws, socketio (default: [load].adapter in gauntlet.toml, else reference)")
     add("--gauntlet-config", default="", include_in_web_ui=False,
-        help="project config with the [load] table (default ./gauntlet.toml)")
+        help="project config with the [load] table (default ./gauntlet.toml) [GAUNTLET_CONFIG]")
     add("--state", default="", include_in_web_ui=False,
         help="stack state file (default $GAUNTLET_STATE, else .gauntlet/stack.json)")
     add("--run-dir", default="", include_in_web_ui=False,
