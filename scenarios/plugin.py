@@ -202,9 +202,14 @@ class Plugin:
             "workers": workers, "started": time.time(), "shipped": self.shipping,
         })
         self.recorder.start()
+        previous = self.proc
         self.proc = LoadProcess(environment=env, settings=self.settings, target=target, adapter=adapter,
                                 recorder=self.recorder, worker=worker, worker_index=index, workers=workers,
                                 seed=self.seed, global_subscribers=hello.subscribers if hello else 0)
+        if previous is not None and previous.worker == worker:
+            # A new test in the same process (web UI): keys and identities continue, so
+            # nothing recorded in this run directory is ever named twice.
+            self.proc.continue_from(previous)
         set_current(self.proc)
         self.greenlets.append(gevent.spawn(self._sample_users, self.proc))
         if self.settings.storm_at:

@@ -69,6 +69,9 @@ class LoadProcess:
     _subs: itertools.count = field(default_factory=lambda: itertools.count(1))
     _rngs: itertools.count = field(default_factory=lambda: itertools.count(1))
 
+    def continue_from(self, previous: "LoadProcess") -> None:
+        self._keys, self._subs, self._rngs = previous._keys, previous._subs, previous._rngs
+
     def next_key(self) -> str:
         return f"{self.worker}-{next(self._keys)}"
 

@@ -122,6 +122,7 @@ class ReferenceAdapter:
         token = user_token(self.endpoint.secret, user)
         return [
             ReadRequest("GET", f"/api/items/{item}", name="GET /api/items/{id}"),
-            ReadRequest("GET", f"/api/notifications?user={quote(user)}&after={after}&token={quote(token)}",
+            # The token goes in a header, not the URL: URLs end up in access logs.
+            ReadRequest("GET", f"/api/notifications?user={quote(user)}&after={after}",
                         {"Authorization": f"Bearer {token}"}, name="GET /api/notifications"),
         ]

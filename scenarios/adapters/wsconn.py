@@ -81,7 +81,8 @@ class WsClient:
 
     def _handshake(self, deadline: float) -> None:
         proto = self.proto
-        while True:
+        done = False
+        while not done:
             self.sock.settimeout(max(0.001, deadline - time.monotonic()))
             data = self.sock.recv(READ_SIZE)
             if data:
@@ -96,15 +97,18 @@ class WsClient:
                         raise ConnectFailed(f"handshake rejected: HTTP {status}", status)
                     if exc is not None:
                         raise ConnectFailed(f"handshake failed: {exc}")
+                    done = True
                 else:
-                    self._frame(event)  # the server may speak right after the handshake
+                    # The server may speak (or close, e.g. 4401) right after the handshake.
+                    self._frame(event)
             if proto.handshake_exc is not None:
                 raise ConnectFailed(f"handshake failed: {proto.handshake_exc}")
-            if proto.state is State.OPEN:
-                self._flush()
-                return
-            if not data:
+            if not done and not data:
                 raise ConnectFailed("connection closed during the handshake")
+        try:
+            self._flush()  # e.g. the echo of a close frame that came with the handshake
+        except OSError:
+            pass
 
     def _frame(self, frame: Any) -> None:
         opcode = frame.opcode

@@ -64,7 +64,16 @@ class ThreadedServer:
         try:
             await self._stop.wait()
         finally:
+            await self.before_cleanup()
             await runner.cleanup()
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def before_cleanup(self) -> None:
+        pass
 
     def start(self) -> "ThreadedServer":
         self._thread.start()
@@ -107,7 +116,8 @@ class JsonWsServer(ThreadedServer):
             await ws.close(code=4401, message=b"no token")
             return ws
         self.sockets.setdefault(user, set()).add(ws)
-        await ws.send_json({"kind": "hello", "server": self.name, "seq": self.history.seq})
+        recent = [self._event(i) for i in self.history.after(user, 0)[-2:]]
+        await ws.send_json({"kind": "hello", "server": self.name, "seq": self.history.seq, "recent": recent})
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -200,6 +210,9 @@ class SocketIoServer(ThreadedServer):
     async def drop_all(self) -> None:
         for sid in list(self.users):
             await self.sio.disconnect(sid)
+
+    async def before_cleanup(self) -> None:
+        await self.drop_all()
 
 
 # -- settings without Locust --------------------------------------------------------------

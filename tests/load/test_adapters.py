@@ -19,6 +19,7 @@ JSONWS_SETTINGS = {
     "welcome_match": "kind=hello",
     "welcome_instance_path": "server",
     "welcome_last_id_path": "seq",
+    "welcome_backlog_path": "recent",
     "message_match": "kind=event",
     "key_path": "payload.key",
     "sent_ts_path": "payload.sent_ts",
@@ -110,6 +111,12 @@ def test_jsonws_adapter_connects_receives_publishes_and_resumes(jsonws_server):
         replayed = [receive_delivery(conn), receive_delivery(conn)]
         assert [(r.key, r.replay) for r in replayed] == [("w0-1", True), ("w0-2", True)]
         assert jsonws_server.resumes == [("u1", 0)]
+        again = adapter.connect("u1", timeout=5)
+        try:  # the welcome's backlog: what the server says was recent, marked as replays
+            assert [(d.key, d.id, d.replay) for d in again.welcome.backlog] == [("w0-1", 1, True), ("w0-2", 2, True)]
+            assert again.welcome.last_id == 2
+        finally:
+            again.close()
 
         jsonws_server.call(jsonws_server.drop_all)
         with pytest.raises(Disconnected) as info:

@@ -220,3 +220,54 @@ def test_help_lists_the_gauntlet_arguments(tmp_path):
                  "--storm-at"):
         assert flag in out.stdout
     assert "30s:100,60s:100,30s:500,30s:0" in out.stdout, "the scenario's own default stages"
+
+
+def test_web_ui_runs_take_custom_arguments_and_keep_keys_unique(load_stack, locust_env, tmp_path):
+    """Two tests from the web UI in one Locust process: the form's custom arguments
+    apply, and the second test's records continue the first's (no key reused)."""
+    import urllib.parse
+
+    from conftest import start_locust, wait_until
+
+    from harness.ports import port_open
+
+    stack, _ = load_stack
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def swarm(rate: str) -> None:
+        form = urllib.parse.urlencode({"user_count": "10", "spawn_rate": "10", "host": stack.state().lb_url,
+                                       "stages": "1s:10,60s:10", "publish_rate": rate}).encode()
+        with urllib.request.urlopen(urllib.request.Request(base + "/swarm", data=form), timeout=10) as resp:
+            assert json.load(resp)["success"] is True
+
+    def stop() -> None:
+        urllib.request.urlopen(urllib.request.Request(base + "/stop", data=b"", method="POST"), timeout=30).read()
+
+    with open(tmp_path / "locust.log", "wb") as log:
+        proc = start_locust(["--web-host", "127.0.0.1", "--web-port", str(port)], tmp_path, locust_env, log)
+        try:
+            wait_until(lambda: port_open(port), timeout=30)
+            swarm("20")
+            time.sleep(5)
+            stop()
+            time.sleep(1)
+            swarm("2")
+            time.sleep(5)
+            stop()
+            time.sleep(1)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    log_text = (tmp_path / "locust.log").read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-3000:]
+    pub = load_run(tmp_path / "run").pub
+    assert pub["key"].is_unique, "the second test continued the key sequence"
+    ts = pub["ts_intended"].sort_values()
+    split = ts.iloc[int(ts.diff().fillna(0).to_numpy().argmax())]  # the first send of the second test
+    first, second = pub[pub["ts_intended"] < split], pub[pub["ts_intended"] >= split]
+    assert len(second) > 0 and len(first) > 3 * len(second), "--publish-rate from the form: 20/s, then 2/s"
