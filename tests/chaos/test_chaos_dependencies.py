@@ -59,12 +59,17 @@ def test_broker_latency_shows_in_delivery_p99_and_loses_nothing(gauntlet_spec, g
                                                                gauntlet_verdict):
     standard_load(gauntlet_load)
     gauntlet_load.sleep_until(6)
-    gauntlet_nemesis.fault("latency", "broker", hold=8, latency="200ms")
-    checked = gauntlet_verdict(slo=["ws_delivery_latency: p(99)<2000"])
+    with gauntlet_nemesis.active("latency", "broker", latency="200ms") as injection:
+        start = injection.started
+        time.sleep(8)
+    checked = gauntlet_verdict(slo=["ws_delivery_latency: p(99)<5000"])
     checked.assert_passed("delivery", "faults")
     assert counts(checked)["lost_eventual"] == 0
     assert phase(checked, "fault")["latency_p99_ms"] >= 200, "the broker's 200 ms must show in delivery p99"
-    assert phase(checked, "steady")["latency_p99_ms"] < 200
+    # Before the fault (leaving out what was still in flight when it began) delivery is fast.
+    recv = checked.data().recv
+    before = recv[recv["sent_ts"] < start - 1]
+    assert len(before) > 50 and ((before["ts"] - before["sent_ts"]) * 1000).quantile(0.99) < 200
 
 
 @pytest.mark.gauntlet(broker="redis")
