@@ -1,20 +1,95 @@
-"""Tiny real servers for the adapter tests, each on its own asyncio loop in a thread:
-a plain JSON-over-WebSocket service and a Socket.IO service (python-socketio on
-aiohttp). Both fan messages out to the sockets of a user, keep a history for
-resume, and say which instance served a request, like a small realtime app would."""
+"""Helpers for the load tests.
+
+- Locust as a child process: never imported here, because importing it monkey-patches
+  the test process with gevent; its own session, killed by process group at the
+  deadline, output to a log file.
+- Tiny real servers for the adapter tests, each on its own asyncio loop in a thread: a
+  plain JSON-over-WebSocket service and a Socket.IO service (python-socketio on
+  aiohttp). Both fan messages out to the sockets of a user, keep a history for resume
+  and say which instance served a request, like a small realtime app would.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
 from aiohttp import WSMsgType, web
 
 from harness.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- Locust in a child process -------------------------------------------------------------
+
+
+@dataclass
+class LocustResult:
+    returncode: int
+    log: str
+    run_dir: Path
+
+    def records(self, worker: str = "w0") -> Path:
+        return self.run_dir / "records" / worker
+
+
+def start_locust(args: list[str], cwd: Path, env: dict[str, str] | None, log, scenario: str = "ramp.py"):
+    """Start `locust -f scenarios/<scenario> <args>` in its own session (the caller reaps it)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("GAUNTLET_RUN_DIR", None)
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / scenario), *args]
+    if "--run-dir" not in args:
+        cmd += ["--run-dir", str(cwd / "run")]
+    return subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def run_locust(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 90.0,
+               scenario: str = "ramp.py", log_name: str = "locust.log", signal_after: tuple[float, int] | None = None
+               ) -> LocustResult:
+    """Run locust to completion (or kill it at the deadline). `signal_after=(seconds, sig)`
+    sends `sig` to its process group first, as Ctrl-C in a terminal or a supervisor would."""
+    log_path = cwd / log_name
+    run_dir = cwd / "run"
+    with open(log_path, "wb") as log:
+        proc = start_locust(args, cwd, env, log, scenario)
+        try:
+            if signal_after is not None:
+                try:
+                    proc.wait(timeout=signal_after[0])
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal_after[1])
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            raise AssertionError(f"locust did not finish within {timeout}s; log:\n{log_path.read_text()[-3000:]}")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    return LocustResult(code, log_path.read_text(errors="replace"), run_dir)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_locust
+from load_support import ROOT, run_locust, start_locust, wait_until
 
 from harness.ports import free_port
 from harness.state import StackState, write_state
@@ -226,8 +226,6 @@ def test_web_ui_runs_take_custom_arguments_and_keep_keys_unique(load_stack, locu
     """Two tests from the web UI in one Locust process: the form's custom arguments
     apply, and the second test's records continue the first's (no key reused)."""
     import urllib.parse
-
-    from conftest import start_locust, wait_until
 
     from harness.ports import port_open
 
