@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from reports import plots, series
 
@@ -53,6 +54,9 @@ def rate_search(steps: pd.DataFrame, target_ms: float) -> Figure:
     ax.text(1.0, target_ms, f" p99 target {target_ms:g} ms", transform=ax.get_yaxis_transform(), fontsize=7,
             va="center", color="#c62828")
     ax.set_xscale("log", base=2)
+    rates = sorted(set(shown["rate"].to_numpy(dtype="float64")))
+    ax.set_xticks(rates, [f"{r:,.0f}" for r in rates])
+    ax.xaxis.set_minor_locator(NullLocator())
     values = shown["delivery_p99_ms"].to_numpy(dtype="float64")
     if len(values) and np.nanmax(values) / max(np.nanmin(values), 0.1) > 50:
         ax.set_yscale("log")
