@@ -134,7 +134,7 @@ def client(args: argparse.Namespace) -> dict:
 
     monkey.patch_all()
     import gevent
-    from locust import constant, constant_throughput, events
+    from locust import constant_throughput, events
     from locust.contrib.fasthttp import FastHttpUser
     from locust.env import Environment
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import random
 import signal
 import socket
@@ -39,7 +40,7 @@ from scenarios.settings import (
     LoadSettings, ScenarioDefaults, SettingsError, from_options, register_arguments, set_scenario,
 )
 from scenarios.shipping import (
-    DONE, HELLO, POOL, SHIP, Hello, RecordsReceiver, report_shared, shares_master_dir, ship_records,
+    HELLO, POOL, SHIP, Hello, RecordsReceiver, report_shared, shares_master_dir, ship_records,
 )
 from scenarios.storm import run_storms
 from scenarios.target import Target, TargetError, resolve_target
@@ -49,10 +50,6 @@ log = logging.getLogger("gauntlet.load")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 USER_MISTAKES = (SettingsError, LoadConfigError, TargetError, AdapterError, RemoteTargetError)
 SAMPLE_EVERY = 1.0
-
-
-class SetupError(Exception):
-    """Something the operator has to fix before load can run."""
 
 
 def fatal(message: str, quiet: bool = False) -> None:
@@ -126,7 +123,7 @@ class Plugin:
                 self._start_master()
             else:
                 self._start_load_process()
-        except USER_MISTAKES + (SetupError,) as exc:
+        except USER_MISTAKES as exc:
             log.error("gauntlet: %s", exc)
             environment.process_exit_code = 2
             gevent.spawn(environment.runner.quit)
@@ -198,7 +195,7 @@ class Plugin:
             atexit.register(self.recorder.close)
         self.recorder.write_meta({
             "scenario": self.settings.scenario, "adapter": config.adapter, "seed": self.seed,
-            "pid": _pid(), "host": socket.gethostname(), "target": target.http_url,
+            "pid": os.getpid(), "host": socket.gethostname(), "target": target.http_url,
             "workers": workers, "started": time.time(), "shipped": self.shipping,
         })
         self.recorder.start()
@@ -301,12 +298,6 @@ class Plugin:
             self.proc.global_subscribers = int(msg.data.get("subscribers", 0))
 
 
-def _pid() -> int:
-    import os
-
-    return os.getpid()
-
-
 _plugin: Plugin | None = None
 
 
@@ -375,4 +366,4 @@ def install(defaults: ScenarioDefaults) -> None:
     events.init.add_listener(_on_init)
 
 
-__all__ = ["install", "DONE"]
+__all__ = ["install", "apply_user_settings", "Plugin"]

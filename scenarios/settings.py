@@ -10,7 +10,7 @@ Values stay plain str/int/float/bool because Locust ships them to workers as msg
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from harness.units import parse_duration
 
@@ -224,10 +224,6 @@ def from_options(options: argparse.Namespace) -> LoadSettings:
            f"--reconnects-per-minute must be between 1 and 6000, not {s.reconnects_per_minute}")
     _check(100 <= s.flush_every <= 1_000_000, f"--flush-every must be between 100 and 1000000, not {s.flush_every}")
     return s
-
-
-def with_overrides(settings: LoadSettings, **changes) -> LoadSettings:
-    return replace(settings, **changes)
 
 
 class _PlainParser(argparse.ArgumentParser):

@@ -269,3 +269,20 @@ def test_web_ui_runs_take_custom_arguments_and_keep_keys_unique(load_stack, locu
     split = ts.iloc[int(ts.diff().fillna(0).to_numpy().argmax())]  # the first send of the second test
     first, second = pub[pub["ts_intended"] < split], pub[pub["ts_intended"] >= split]
     assert len(second) > 0 and len(first) > 3 * len(second), "--publish-rate from the form: 20/s, then 2/s"
+
+
+@pytest.mark.parametrize("scenario", ["spike.py", "soak.py", "fanout.py"])
+def test_every_scenario_runs_and_records(load_stack, locust_env, tmp_path, scenario):
+    result = run_locust(["--headless", "-t", "5s", "--only-summary"], tmp_path, locust_env, scenario=scenario)
+    assert_clean(result)
+    run = load_run(result.run_dir)
+    assert len(run.recv) > 0 and len(run.pub) > 0 and run.pub["outcome"].notna().all()
+    meta = json.loads((result.records() / "meta.json").read_text())
+    assert meta["scenario"] == scenario.removesuffix(".py")
+    if scenario == "fanout.py":
+        assert (run.pub["kind"] == "broadcast").mean() > 0.7, "a broadcast storm"
+        publishers = run.http[run.http["method"] == "POST"]
+        assert len(publishers) == len(run.pub[run.pub["ts_sent"].notna()])
+        # each broadcast reaches every connected subscriber
+        fanout = run.recv[run.recv["key"].isin(run.pub[run.pub["kind"] == "broadcast"]["key"])].groupby("key").size()
+        assert fanout.max() >= 10
