@@ -66,6 +66,12 @@ def load_config(explicit: str = "", adapter_override: str = "") -> LoadConfig:
     table, source = _find(explicit)
     if not isinstance(table, dict):
         raise LoadConfigError(f"{source}: [load] must be a table")
+    from scenarios.adapters import ADAPTERS
+
+    known = {"adapter", "secret", "publisher_key", *ADAPTERS}
+    unknown = sorted(k for k in table if k not in known)
+    if unknown:
+        raise LoadConfigError(f"{source}: unknown key load.{unknown[0]}; known: {', '.join(sorted(known))}")
     name = adapter_override or table.get("adapter", DEFAULT_ADAPTER)
     if not isinstance(name, str) or not name:
         raise LoadConfigError(f"{source}: load.adapter must be an adapter name, e.g. \"reference\"")

@@ -193,6 +193,9 @@ class Plugin:
                 self.recorder.close()
             self.recorder = Recorder(records, worker, batch=self.settings.flush_every)
             atexit.register(self.recorder.close)
+            if self.recorder.appending:
+                log.warning("gauntlet: %s already holds records; appending to them (use a new --run-dir "
+                            "to keep runs apart)", records)
         self.recorder.write_meta({
             "scenario": self.settings.scenario, "adapter": config.adapter, "seed": self.seed,
             "pid": os.getpid(), "host": socket.gethostname(), "target": target.http_url,

@@ -60,6 +60,7 @@ class CsvSink:
         self.rows: list[tuple] = []
         self.written = 0
         new = not path.exists() or path.stat().st_size == 0
+        self.appending = not new
         self._fh = open(path, "a", newline="", encoding="utf-8")
         if new:
             self._fh.write(",".join(columns) + "\r\n")
@@ -112,6 +113,8 @@ class Recorder:
         self.recv = self.sinks["recv"].append
         self.conn = self.sinks["conn"].append
         self.users = self.sinks["users"].append
+        # Records already there: a second test from the web UI, or a reused run directory.
+        self.appending = any(sink.appending for sink in self.sinks.values())
         self._flusher: gevent.Greenlet | None = None
         self.closed = False
         if meta is not None:

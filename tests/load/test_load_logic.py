@@ -106,6 +106,9 @@ def test_load_config_reads_the_adapter_table(tmp_path, monkeypatch):
     cfg = load_config()
     assert cfg.adapter == "jsonws" and cfg.adapter_settings == {"id_path": "seq"}
     assert load_config(adapter_override="socketio").adapter_settings == {}
+    (tmp_path / "gauntlet.toml").write_text('[load]\nadaptor = "jsonws"\n')
+    with pytest.raises(LoadConfigError, match="gauntlet.toml: unknown key load.adaptor; known: adapter, jsonws"):
+        load_config()
     (tmp_path / "gauntlet.toml").write_text("[load\n")
     with pytest.raises(LoadConfigError, match="gauntlet.toml: not valid TOML"):
         load_config()
