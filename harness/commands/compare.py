@@ -15,7 +15,7 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.commands.run import build_plan
+from harness.commands.run import add_run_options, build_plan
 from harness.commands.up import add_stack_options
 from harness.compare import CompareJob, execute_comparison, summary_lines
 from harness.rate_search import RatePlan
@@ -77,22 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action in p._actions:  # one broker per run comes from --brokers
         if action.dest == "broker":
             action.help, action.default = argparse.SUPPRESS, None
-    # The same destinations as `gauntlet run`: build_plan reads them.
-    load = p.add_argument_group("load (as for gauntlet run)")
-    load.add_argument("--stages", metavar="STAGES", help='k6-style stages, e.g. "30s:100,60s:100,30s:0"')
-    load.add_argument("--users", type=int, metavar="N", help="hold N users (ramping up over the first 10s)")
-    load.add_argument("--duration", metavar="DURATION", help="with --users, how long; otherwise cuts the stages")
-    load.add_argument("--processes", type=int, default=1, metavar="N", help="load-generator processes (default 1)")
-    load.add_argument("--locust-args", default="", metavar="ARGS", help="extra Locust arguments for every run")
-    load.add_argument("--allow-remote", action="store_true", help="allow load to a non-loopback host")
-    chaos = p.add_argument_group("chaos (as for gauntlet run; the same timeline for every broker)")
-    chaos.add_argument("--chaos", metavar="TIMELINE", help="timeline file or name (chaos/timelines/*.toml)")
-    chaos.add_argument("--monkey", action="store_true", help="random faults from the seed instead of a timeline")
-    chaos.add_argument("--seed", type=int, help="one seed for every run (default: random, printed)")
-    chaos.add_argument("--interval", default="10s..30s", metavar="MIN..MAX", help="monkey: time between faults")
-    chaos.add_argument("--faults", default="kill,pause,latency", metavar="LIST", help="monkey: fault kinds")
-    checks = p.add_argument_group("checks")
-    checks.add_argument("--slo", action="append", default=[], metavar="EXPR", help="latency/error target, repeatable")
+    add_run_options(p, " (as for gauntlet run; the same for every broker)")
     rate = p.add_argument_group("fan-out rate search (fanout scenario, broadcasts, stepped publish rate)")
     rate.add_argument("--max-rate-search", action="store_true",
                       help="also find the highest publish rate each broker sustains within the rate targets")

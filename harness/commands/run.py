@@ -30,12 +30,9 @@ examples:
 """
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="one-shot run: stack up, load + chaos, checks, report, exit code",
-                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", help="locustfile path, or a scenario name: ramp, spike, soak, fanout, reconnect_storm")
-    add_stack_options(p)
-    load = p.add_argument_group("load")
+def add_run_options(p: argparse.ArgumentParser, title: str = "") -> None:
+    """Load, chaos and check options; shared with `gauntlet compare` (build_plan reads them)."""
+    load = p.add_argument_group("load" + title)
     load.add_argument("--stages", metavar="STAGES", help='k6-style stages, e.g. "30s:100,60s:100,30s:0"')
     load.add_argument("--users", type=int, metavar="N", help="hold N users (ramping up over the first 10s)")
     load.add_argument("--duration", metavar="DURATION",
@@ -44,7 +41,7 @@ def add_parser(sub) -> None:
     load.add_argument("--locust-args", default="", metavar="ARGS",
                       help='extra Locust arguments, e.g. "--publish-rate 20 --user-pool 50"')
     load.add_argument("--allow-remote", action="store_true", help="allow load to a non-loopback host")
-    chaos = p.add_argument_group("chaos")
+    chaos = p.add_argument_group("chaos" + title)
     chaos.add_argument("--chaos", metavar="TIMELINE", help="timeline file or name (chaos/timelines/*.toml)")
     chaos.add_argument("--monkey", action="store_true", help="random faults from a seed instead of a timeline")
     chaos.add_argument("--seed", type=int, help="seed for the monkey and the load (default: random, printed)")
@@ -53,6 +50,14 @@ def add_parser(sub) -> None:
     checks = p.add_argument_group("checks")
     checks.add_argument("--slo", action="append", default=[], metavar="EXPR",
                         help='latency/error target, repeatable, e.g. "http_req_duration: p(95)<500"')
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="one-shot run: stack up, load + chaos, checks, report, exit code",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", help="locustfile path, or a scenario name: ramp, spike, soak, fanout, reconnect_storm")
+    add_stack_options(p)
+    add_run_options(p)
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.set_defaults(run=run)
 

@@ -25,22 +25,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
-from sut.brokers.base import GapHandler, MessageHandler, StateHandler, Subscription
-from sut.brokers.outbox import Outbox
+from sut.brokers.base import GapHandler
+from sut.brokers.redis_common import OutboxRedisBroker, redis_client
 from sut.defects import Defects
-from sut.models import Notification, parse_broker_payload
 
 log = logging.getLogger("sut.brokers.redis_streams")
 
 STREAM = "gauntlet:notifications:stream"
 FIELD = "n"
-SEND_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 2.0
 # XREAD blocks this long when there is nothing new, so every read is also a liveness
 # round trip; a read that does not come back within READ_SLACK more means the
@@ -49,11 +44,6 @@ READ_BLOCK_MS = 1000
 READ_SLACK = 2.0
 READ_COUNT = 500
 DEFAULT_MAXLEN = 50_000
-
-
-def _client(url: str, retries: int, timeout: float) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=1.0,
-                                   retry=Retry(NoBackoff(), retries), health_check_interval=0)
 
 
 def entry_id(text: str | bytes) -> tuple[int, int]:
@@ -106,79 +96,31 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisStreamsBroker:
+class RedisStreamsBroker(OutboxRedisBroker):
     kind = "redis-streams"
-    transactional = False
 
     def __init__(self, redis_url: str, *, maxlen: int = DEFAULT_MAXLEN, defects: Defects) -> None:
-        self.redis_url = redis_url
         self.maxlen = maxlen
-        # One retry: the first command on a pooled connection that died with a Redis
-        # restart fails once, and a fresh connection then works.
-        self._publisher = _client(redis_url, retries=1, timeout=SEND_TIMEOUT)
         self._reader: aioredis.Redis | None = None
         # Id of the last entry read; None until the first connect fixes where to start.
         self.position: str | None = None
-        self._handlers: list[MessageHandler] = []
         self._gap_handlers: list[GapHandler] = []
-        self.outbox = Outbox("redis-streams", self._append, SEND_TIMEOUT)
-        self.received = 0
         self.gaps = 0
         self.resumes = 0
-        self.subscription = Subscription("redis-streams", self._connect, self._serve, self._close, defects)
-
-    async def start(self) -> None:
-        self.subscription.on_state(self._on_state)
-        self.subscription.start()
-        self.outbox.start()
-
-    async def stop(self) -> None:
-        await self.outbox.stop()
-        await self.subscription.stop()
-        try:
-            await asyncio.wait_for(self._publisher.aclose(), 2.0)
-        except Exception as exc:  # closing a dead connection; it is gone either way
-            log.debug("redis publisher close: %s", exc)
-
-    def _on_state(self, connected: bool) -> None:
-        if connected:  # Redis answers again: send what the outbox holds now
-            self.outbox.retry_now()
-
-    def on_message(self, handler: MessageHandler) -> None:
-        self._handlers.append(handler)
-
-    def on_state(self, handler: StateHandler) -> None:
-        self.subscription.on_state(handler)
+        super().__init__(redis_url, defects=defects)
 
     def on_gap(self, handler: GapHandler) -> None:
         self._gap_handlers.append(handler)
 
-    def is_connected(self) -> bool:
-        return self.subscription.connected
-
-    async def publish(self, notification: Notification, tx: asyncpg.Connection | None) -> None:
-        await self.outbox.send(notification.broker_payload())
-
-    async def _append(self, payload: str) -> None:
+    async def _send(self, payload: str) -> None:
         await self._publisher.xadd(STREAM, {FIELD: payload}, maxlen=self.maxlen, approximate=True)
 
-    async def ping(self, timeout: float) -> bool:
-        if not self.is_connected():
-            return False
-        try:
-            return bool(await asyncio.wait_for(self._publisher.ping(), timeout))
-        except Exception:  # any failure means "not working right now"
-            return False
-
     def metrics(self) -> dict[str, Any]:
-        return {
-            "reconnects": self.subscription.reconnects, "received": self.received, "resumes": self.resumes,
-            "gaps": self.gaps, "position": self.position, "maxlen": self.maxlen,
-            "outbox": len(self.outbox), "outbox_dropped": self.outbox.dropped,
-        }
+        return {**self.outbox_metrics(), "resumes": self.resumes, "gaps": self.gaps,
+                "position": self.position, "maxlen": self.maxlen}
 
     async def _connect(self) -> None:
-        self._reader = _client(self.redis_url, retries=0, timeout=READ_BLOCK_MS / 1000 + READ_SLACK)
+        self._reader = redis_client(self.redis_url, retries=0, timeout=READ_BLOCK_MS / 1000 + READ_SLACK)
         info = await asyncio.wait_for(stream_info(self._reader), CONNECT_TIMEOUT)
         if self.position is None:
             # Start at the end: anything older is history, which the first catch-up
@@ -223,12 +165,4 @@ class RedisStreamsBroker:
             handler()
 
     def _on_entry(self, fields: dict[Any, Any]) -> None:
-        data = fields.get(FIELD.encode(), fields.get(FIELD))
-        try:
-            message = parse_broker_payload(data)
-        except ValueError as exc:
-            log.warning("ignoring malformed stream entry: %s", exc)
-            return
-        self.received += 1
-        for handler in self._handlers:
-            handler(message)
+        self._dispatch(fields.get(FIELD.encode(), fields.get(FIELD)))

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.chaos
 @pytest.mark.parametrize("gauntlet_spec", [{"broker": "redis"}, {"broker": "postgres"}],
                          indirect=True, ids=["redis", "postgres"])
 def test_baseline_delivers_everything_within_targets(gauntlet_spec, gauntlet_load, gauntlet_verdict):
-    standard_load(gauntlet_load)
+    standard_load(gauntlet_load, seconds=20)
     checked = gauntlet_verdict()
     checked.assert_passed()  # every check, including p95 < 500 ms, p99 < 1 s, errors < 1 %
     c = counts(checked)

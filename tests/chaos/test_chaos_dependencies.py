@@ -57,7 +57,7 @@ def test_postgres_down_publishes_fail_fast_and_recover(gauntlet_load, gauntlet_n
                          indirect=True, ids=["redis", "postgres"])
 def test_broker_latency_shows_in_delivery_p99_and_loses_nothing(gauntlet_spec, gauntlet_load, gauntlet_nemesis,
                                                                gauntlet_verdict):
-    standard_load(gauntlet_load)
+    standard_load(gauntlet_load, seconds=20)
     gauntlet_load.sleep_until(6)
     with gauntlet_nemesis.active("latency", "broker", latency="200ms") as injection:
         start = injection.started

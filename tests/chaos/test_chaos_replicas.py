@@ -28,7 +28,7 @@ def test_replica_kill_clients_reconnect_and_lose_nothing(gauntlet_spec, gauntlet
 
 @pytest.mark.gauntlet(broker="redis")
 def test_sigterm_is_graceful_sockets_close_with_1001(gauntlet_load, gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load)
+    standard_load(gauntlet_load, seconds=20)
     gauntlet_load.sleep_until(6)
     with gauntlet_nemesis.active("terminate", "r2") as injection:
         start = injection.started
@@ -50,7 +50,7 @@ def test_sigterm_is_graceful_sockets_close_with_1001(gauntlet_load, gauntlet_nem
 
 @pytest.mark.gauntlet(broker="redis")
 def test_paused_replica_stalls_but_loses_nothing(gauntlet_load, gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=26)
+    standard_load(gauntlet_load, seconds=22)
     gauntlet_load.sleep_until(6)
     with gauntlet_nemesis.active("pause", "r2") as injection:
         start = injection.started

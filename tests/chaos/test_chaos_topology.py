@@ -39,7 +39,7 @@ def test_scale_out_from_2_to_4_during_load(gauntlet_load, gauntlet_nemesis, gaun
 
 @pytest.mark.gauntlet(broker="redis")
 def test_reconnect_storm_every_socket_comes_back(gauntlet_load, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=26, scenario="reconnect_storm", extra=("--storm-at", "10s"))
+    standard_load(gauntlet_load, seconds=22, scenario="reconnect_storm", extra=("--storm-at", "10s"))
     checked = gauntlet_verdict()
     checked.assert_passed("delivery")
     conn = checked.data().conn

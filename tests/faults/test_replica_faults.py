@@ -16,7 +16,7 @@ from chaos.player import TimelinePlayer
 from chaos.target import LocalHandle
 from chaos.timeline import parse_timeline
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+pytestmark = pytest.mark.integration  # the fault catalogue itself; `-m chaos` is the SUT under load
 
 
 @pytest.fixture(scope="module")

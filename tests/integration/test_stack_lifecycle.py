@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 

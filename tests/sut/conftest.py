@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import tempfile
 import time
 import uuid
@@ -17,14 +16,8 @@ import pytest
 from sut_support import SutFactory
 
 from harness.ports import free_port
-from harness.process import KillPolicy
 from harness.servers.postgres import PostgresServer
 from harness.servers.redis import RedisServer
-
-# SIGINT is Postgres's fast shutdown; SIGTERM ("smart") would wait for the replicas
-# to disconnect, which they never do on their own.
-PG_FAST_STOP = KillPolicy(signal=signal.SIGINT, grace=5.0)
-
 
 @contextlib.contextmanager
 def new_database(server: PostgresServer) -> Iterator[str]:
@@ -90,5 +83,5 @@ def own_postgres():
         server.start(time.monotonic() + 30)
         yield server
     finally:
-        server.stop(PG_FAST_STOP)
+        server.stop()  # the recipe stops Postgres with its fast shutdown
         shutil.rmtree(root, ignore_errors=True)

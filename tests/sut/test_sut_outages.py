@@ -163,9 +163,7 @@ async def test_postgres_down_fails_fast_then_recovers(sut_factory, own_postgres)
     assert (await apublish(r2.url, "u1", {"key": "before"}))[0] == 201
     await sub.wait_for(lambda s: "before" in s.keys(), 5, "the first message")
 
-    from conftest import PG_FAST_STOP
-
-    await asyncio.to_thread(own_postgres.stop, PG_FAST_STOP)
+    await asyncio.to_thread(own_postgres.stop)
     for _ in range(3):
         started = time.monotonic()
         status, headers, body = await asyncio.to_thread(
