@@ -106,7 +106,7 @@ def gauntlet_stack(gauntlet_spec):
     run_dir = new_run_dir(gauntlet_spec.runs_dir, gauntlet_spec.name)
     spec = replace(gauntlet_spec, run_dir=run_dir)
     update_run_meta(run_dir, name=run_dir.name, test=gauntlet_spec.name, versions=collect_versions(),
-                    started=time.time())
+                    created=time.time())
     stack = LocalStack(spec)
     try:
         stack.up()
@@ -157,6 +157,7 @@ class LoadRun:
                         locust_argv=plan.argv()[1:])
         self.process = LoadProcess(plan)
         self.started = self.process.start()
+        update_run_meta(run_dir, started=self.started)  # the report's clock starts with the load
         return self
 
     def elapsed(self) -> float:

@@ -115,7 +115,7 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
         run_dir, name=run_dir.name, argv=plan.argv, seed=plan.seed, scenario=str(plan.scenario),
         stages=plan.stages, planned_duration_s=plan.duration, timeline=plan.timeline_label,
         timeline_toml=plan.timeline.to_toml() if plan.timeline is not None else None,
-        slo=plan.slo, processes=plan.processes, versions=collect_versions(), started=time.time(),
+        slo=plan.slo, processes=plan.processes, versions=collect_versions(), created=time.time(),
     )
     progress(f"run {run_dir.name} (seed {plan.seed})")
     interrupted = False
@@ -145,6 +145,8 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
             allow_remote=plan.allow_remote, extra=plan.locust_args))
         update_run_meta(run_dir, locust_argv=locust.plan.argv()[1:], stack=stack.spec_summary())
         start = locust.start()
+        # The report's clock starts with the load, so a timeline's `at = "20s"` is 20 s on its plots.
+        update_run_meta(run_dir, started=start)
         if plan.timeline is not None:
             player = TimelinePlayer(plan.timeline, LocalHandle(stack), progress=lambda m: progress(f"  chaos: {m}"))
             player.start(at=start)

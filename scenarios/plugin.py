@@ -182,7 +182,8 @@ class Plugin:
         else:
             index, workers = 0, 1
             config, target = self._config_and_target(env.host)
-            run_dir = self.run_dir or resolve_run_dir(self.settings.run_dir, self.settings.scenario)
+            run_dir = self.run_dir or resolve_run_dir(self.settings.run_dir, self.settings.scenario,
+                                                      target.stack_run_dir)
             self.run_dir = run_dir
             allow_remote = self.settings.allow_remote
         adapter = build_adapter(config, target, allow_remote)
@@ -327,7 +328,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     plugin = Plugin(environment=environment, settings=settings, role=role, seed=seed, local=settings)
     if role != "worker":
         apply_user_settings(environment, settings)
-        plugin.run_dir = resolve_run_dir(settings.run_dir, settings.scenario)
+        plugin.run_dir = resolve_run_dir(settings.run_dir, settings.scenario, target.stack_run_dir)
         log.info("gauntlet: seed %d (repeat with --seed %d); run dir %s", seed, seed, plugin.run_dir)
     if role == "master":
         plugin.receiver = RecordsReceiver(runner, plugin.run_dir, settings.ship_timeout)

@@ -40,13 +40,16 @@ def new_run_dir(scenario: str, base: Path = Path("runs"), now: float | None = No
     return candidate
 
 
-def resolve_run_dir(explicit: str, scenario: str) -> Path:
-    """--run-dir, else $GAUNTLET_RUN_DIR, else a new runs/<time>-<scenario>."""
+def resolve_run_dir(explicit: str, scenario: str, stack_run_dir: str = "") -> Path:
+    """--run-dir, else $GAUNTLET_RUN_DIR, else the target stack's run directory, else a
+    new runs/<time>-<scenario>."""
     if explicit:
         return Path(explicit).resolve()
     env = os.environ.get(RUN_DIR_ENV)
     if env:
         return Path(env).resolve()
+    if stack_run_dir and Path(stack_run_dir).is_dir():
+        return Path(stack_run_dir)
     return new_run_dir(scenario).resolve()
 
 

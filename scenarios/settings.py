@@ -109,7 +109,8 @@ def register_arguments(parser) -> None:
     add("--state", default="", include_in_web_ui=False,
         help="stack state file (default $GAUNTLET_STATE, else .gauntlet/stack.json)")
     add("--run-dir", default="", include_in_web_ui=False,
-        help="run directory for raw records (default $GAUNTLET_RUN_DIR, else runs/<time>-<scenario>)")
+        help="run directory for raw records (default $GAUNTLET_RUN_DIR, else the running stack's, "
+             "else runs/<time>-<scenario>)")
     add("--allow-remote", action="store_true", default=False, include_in_web_ui=False,
         help="allow load to a non-loopback host (refused by default)")
     add("--seed", type=int, default=-1, help="random seed (-1 = pick one and print it)")

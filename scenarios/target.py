@@ -27,6 +27,9 @@ class Target:
     publisher_key: str
     replicas: tuple[str, ...] = ()
     source: str = ""
+    # The stack's run directory when the load goes to a `gauntlet up` stack: records land
+    # beside its logs and fault journal, so `gauntlet report` sees load and faults together.
+    stack_run_dir: str = ""
 
 
 def ws_url_for(http_url: str, path: str = "/ws") -> str:
@@ -54,11 +57,10 @@ def resolve_target(host: str | None, state_path: str, config: LoadConfig) -> Tar
         if not urlsplit(http_url).scheme.startswith("http"):
             raise TargetError(f"--host {host!r} must be an http:// or https:// URL")
         if state and state.lb_url.rstrip("/") == http_url:
-            ws_url = state.ws_url
-        else:
-            ws_url = ws_url_for(http_url)
-        return Target(http_url, ws_url, secret, publisher_key, replicas, source="--host")
+            return Target(http_url, state.ws_url, secret, publisher_key, replicas, source="--host",
+                          stack_run_dir=state.run_dir)
+        return Target(http_url, ws_url_for(http_url), secret, publisher_key, replicas, source="--host")
     if state is None:
         raise TargetError(f"{state_error}; or give the target with --host http://127.0.0.1:PORT")
     return Target(state.lb_url.rstrip("/"), state.ws_url, secret, publisher_key, replicas,
-                  source=f"stack state (broker {state.broker})")
+                  source=f"stack state (broker {state.broker})", stack_run_dir=state.run_dir)

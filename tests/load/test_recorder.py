@@ -102,12 +102,15 @@ def test_a_killed_process_loses_at_most_its_last_batch(tmp_path, first, pause, s
     assert list(frame["id"]) == list(range(expected)), "a contiguous prefix, nothing torn"
 
 
-def test_run_dir_comes_from_the_option_then_the_environment_then_a_new_one(tmp_path, monkeypatch):
+def test_run_dir_comes_from_the_option_then_the_environment_then_the_stack_then_a_new_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GAUNTLET_RUN_DIR", str(tmp_path / "from-env"))
     assert resolve_run_dir(str(tmp_path / "given"), "ramp") == tmp_path / "given"
     assert resolve_run_dir("", "ramp") == tmp_path / "from-env"
     monkeypatch.delenv("GAUNTLET_RUN_DIR")
+    stack_dir = tmp_path / "runs" / "20261123-120000-up"
+    stack_dir.mkdir(parents=True)
+    assert resolve_run_dir("", "ramp", str(stack_dir)) == stack_dir, "the running stack's run dir comes next"
     made = resolve_run_dir("", "spike")
     assert made.parent == tmp_path / "runs" and made.name.endswith("-spike")
     first = new_run_dir("ramp", tmp_path / "runs", now=0)
