@@ -12,7 +12,7 @@ pytestmark = pytest.mark.chaos
 @pytest.mark.gauntlet(broker="redis")
 def test_redis_down_reads_degrade_to_postgres_and_nothing_acked_is_lost(gauntlet_stack, gauntlet_load,
                                                                         gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=30)
+    standard_load(gauntlet_load, seconds=26)
     gauntlet_load.sleep_until(6)
     replica = gauntlet_stack.replicas["r1"]
     with gauntlet_nemesis.active("down", "redis"):
@@ -75,7 +75,7 @@ def test_broker_latency_shows_in_delivery_p99_and_loses_nothing(gauntlet_spec, g
 @pytest.mark.gauntlet(broker="redis")
 def test_replica_partitioned_from_broker_is_unready_then_catches_up(gauntlet_stack, gauntlet_load,
                                                                    gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=28)
+    standard_load(gauntlet_load, seconds=24)
     gauntlet_load.sleep_until(6)
     urls = {name: r.url + "/api/ready" for name, r in gauntlet_stack.replicas.items()}
     with gauntlet_nemesis.active("partition", "r2", dependency="broker"):

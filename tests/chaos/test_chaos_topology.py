@@ -9,7 +9,7 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.gauntlet(broker="redis")
 def test_rolling_restart_keeps_serving_and_loses_nothing(gauntlet_load, gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=32)
+    standard_load(gauntlet_load, seconds=28)
     gauntlet_load.sleep_until(5)
     before = {n: gauntlet_nemesis.handle.replica_pid(n) for n in ("r1", "r2", "r3")}
     injection = gauntlet_nemesis.inject("rolling-restart", "all", pause="1s")
@@ -23,11 +23,11 @@ def test_rolling_restart_keeps_serving_and_loses_nothing(gauntlet_load, gauntlet
 
 @pytest.mark.gauntlet(broker="redis", replicas=2)
 def test_scale_out_from_2_to_4_during_load(gauntlet_load, gauntlet_nemesis, gauntlet_verdict):
-    standard_load(gauntlet_load, seconds=28)
+    standard_load(gauntlet_load, seconds=24)
     gauntlet_load.sleep_until(6)
     injection = gauntlet_nemesis.inject("scale-out", "stack", count=2)
     scaled_at = injection.started
-    gauntlet_load.sleep_until(26)
+    gauntlet_load.sleep_until(22)
     gauntlet_load.wait()
     # Heal removes the added replicas; take the verdict on the records first.
     checked = gauntlet_verdict()
