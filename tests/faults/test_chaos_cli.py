@@ -179,7 +179,8 @@ for = "5s"
     assert stack.ready("r1") == 200 and stack.replica("r3")["pid"], "r3 was never killed"
     records = read_journal(stack.journal)
     assert not [r for r in records if r.active]
-    assert [(r.kind, r.outcome) for r in records[-2:]] == [("pause", "ok"), ("latency", "ok")]
+    # Both faults start at 0s on threads of their own, so their journal order is not fixed.
+    assert sorted((r.kind, r.outcome) for r in records[-2:]) == [("latency", "ok"), ("pause", "ok")]
 
 
 def test_sigterm_during_a_timed_fault_heals_at_once(clean):
