@@ -13,118 +13,14 @@ gap path is what saves them.
 from __future__ import annotations
 
 import asyncio
-import signal
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 
 import pytest
-from sut_support import SutProcess, TcpGate, apublish, subscribe
-
-from harness.process import KillPolicy
+from outage_support import assert_exactly_once, broker_outage
+from sut_support import apublish, subscribe
 
 pytestmark = pytest.mark.integration
 
 BROKER = "redis-streams"
-
-
-@dataclass
-class Published:
-    acked: dict[str, float] = field(default_factory=dict)  # key -> acknowledgement time
-    failed: int = 0
-
-    def between(self, start: float, end: float) -> set[str]:
-        return {k for k, t in self.acked.items() if start <= t <= end}
-
-
-async def keep_publishing(replica: SutProcess, stop: asyncio.Event, log: Published, prefix: str = "m") -> None:
-    seq = 0
-    while not stop.is_set():
-        key = f"{prefix}{seq}"
-        seq += 1
-        status, _ = await apublish(replica.url, "u1", {"key": key, "sent_ts": time.time()}, timeout=5)
-        if status == 201:
-            log.acked[key] = time.time()
-        else:
-            log.failed += 1
-        await asyncio.sleep(0.02)
-
-
-async def burst(replica: SutProcess, keys: list[str], log: Published, parallel: int = 20) -> None:
-    for i in range(0, len(keys), parallel):
-        results = await asyncio.gather(*(apublish(replica.url, "u1", {"key": k}) for k in keys[i:i + parallel]))
-        for key, (status, _) in zip(keys[i:i + parallel], results):
-            if status == 201:
-                log.acked[key] = time.time()
-            else:
-                log.failed += 1
-
-
-def crash_and_restart(redis_server) -> None:
-    redis_server.proc.stop(KillPolicy(signal.SIGKILL, 2.0))
-    redis_server.start(time.monotonic() + 10)
-
-
-@dataclass
-class Outage:
-    log: Published
-    received: list[str]
-    cut_off: set[str]  # acknowledged while r1 could not read the stream
-    before: dict
-    after: dict
-
-
-async def outage(sut_factory, db_url: str, redis_server, *, defects: str = "", restart_redis: bool = False,
-                 maxlen: int | None = None, burst_size: int = 0, settle: float = 10.0) -> Outage:
-    """r1 (the subscriber's replica) reaches Redis through a gate; r2 publishes directly.
-
-    The gate is cut for a while (Redis optionally crashed and restarted meanwhile), r2
-    keeps publishing (and sends a burst, if asked), then the gate is restored."""
-    extra = ("--stream-maxlen", str(maxlen)) if maxlen else ()
-    gate = await TcpGate(redis_server.port).start()
-    try:
-        r1 = await asyncio.to_thread(sut_factory.start, "r1", broker=BROKER, database_url=db_url,
-                                     redis_url=f"redis://127.0.0.1:{gate.port}/0", defects=defects, extra_args=extra)
-        r2 = await asyncio.to_thread(sut_factory.start, "r2", broker=BROKER, database_url=db_url,
-                                     redis_url=redis_server.url, extra_args=extra)
-        sub = await subscribe(r1, "u1")
-        stop, log = asyncio.Event(), Published()
-        publisher = asyncio.create_task(keep_publishing(r2, stop, log))
-        await asyncio.sleep(0.7)
-        before = await asyncio.to_thread(r1.metrics)
-        cut_at = time.time()
-        gate.cut()
-        if restart_redis:
-            await asyncio.to_thread(crash_and_restart, redis_server)
-        if burst_size:
-            await burst(r2, [f"b{i}" for i in range(burst_size)], log)
-        await asyncio.sleep(1.5)
-        assert not (await asyncio.to_thread(r1.metrics))["broker"]["connected"], "r1 must be cut off"
-        restored_at = time.time()
-        gate.restore()
-        await asyncio.sleep(1.0)
-        stop.set()
-        await asyncio.wait_for(publisher, 10)
-        expected = set(log.acked)
-        try:
-            await sub.wait_for(lambda s: expected <= set(s.keys()), settle, "every acknowledged message")
-        except AssertionError:
-            pass  # the caller decides whether a loss is the expected outcome
-        await asyncio.sleep(0.5)  # room for late duplicates
-        await sub.close()
-        after = await asyncio.to_thread(r1.metrics)
-        return Outage(log, sub.keys(), log.between(cut_at, restored_at), before, after)
-    finally:
-        await gate.stop()
-
-
-def assert_exactly_once(result: Outage) -> None:
-    counts = Counter(result.received)
-    lost = set(result.log.acked) - set(counts)
-    assert not lost, f"{len(lost)} acknowledged messages lost: {sorted(lost)[:10]}"
-    duplicated = sorted(k for k, n in counts.items() if n > 1)
-    assert not duplicated, f"duplicates: {duplicated[:10]}"
-    assert set(counts) <= set(result.log.acked), "only published keys arrive"
 
 
 async def test_every_replica_delivers_everything_exactly_once(sut_factory, fresh_db, own_redis):
@@ -160,7 +56,7 @@ async def test_every_replica_delivers_everything_exactly_once(sut_factory, fresh
 @pytest.mark.parametrize("defects", ["", "no-catchup"])
 async def test_connection_drop_and_redis_crash_lose_nothing_without_the_catch_up(sut_factory, fresh_db, own_redis,
                                                                                 defects):
-    result = await outage(sut_factory, fresh_db, own_redis, defects=defects, restart_redis=True)
+    result = await broker_outage(sut_factory, fresh_db, own_redis, BROKER, defects=defects, crash_redis=True)
     assert len(result.cut_off) >= 20, f"only {len(result.cut_off)} messages published while r1 was cut off"
     assert_exactly_once(result)
     broker = result.after["broker"]
@@ -172,7 +68,7 @@ async def test_connection_drop_and_redis_crash_lose_nothing_without_the_catch_up
 
 
 async def test_trimmed_past_position_is_a_gap_that_the_catch_up_fills(sut_factory, fresh_db, own_redis):
-    result = await outage(sut_factory, fresh_db, own_redis, maxlen=100, burst_size=400)
+    result = await broker_outage(sut_factory, fresh_db, own_redis, BROKER, stream_maxlen=100, burst_size=400)
     assert_exactly_once(result)
     broker = result.after["broker"]
     assert broker["gaps"] >= 1, "400 entries on a stream of ~100 must trim past r1's position"
@@ -180,8 +76,10 @@ async def test_trimmed_past_position_is_a_gap_that_the_catch_up_fills(sut_factor
 
 
 async def test_the_same_gap_without_catch_up_loses_messages(sut_factory, fresh_db, own_redis):
-    result = await outage(sut_factory, fresh_db, own_redis, maxlen=100, burst_size=400, defects="no-catchup",
-                          settle=2.5)
+    result = await broker_outage(sut_factory, fresh_db, own_redis, BROKER, stream_maxlen=100, burst_size=400,
+                                 defects="no-catchup", settle=2.5)
     lost = set(result.log.acked) - set(result.received)
     assert len(lost) >= 100, f"a trimmed stream without catch-up must lose messages; lost {len(lost)}"
     assert result.after["broker"]["gaps"] >= 1
+    # The loss is the defect's: the catch-up that would have filled the gap never ran.
+    assert result.after["broker"]["catchup_messages"] == result.before["broker"]["catchup_messages"]

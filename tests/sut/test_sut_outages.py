@@ -12,116 +12,39 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import pytest
-from sut_support import SutProcess, TcpGate, apublish, http, publisher_headers, subscribe
+from outage_support import assert_exactly_once, broker_outage
+from sut_support import TcpGate, apublish, http, publisher_headers, subscribe
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class PublishLog:
-    acked: dict[str, int] = field(default_factory=dict)  # key -> id
-    failed: int = 0
-
-
-async def keep_publishing(replica: SutProcess, user: str, stop: asyncio.Event, log: PublishLog,
-                          interval: float = 0.02) -> None:
-    seq = 0
-    while not stop.is_set():
-        key = f"m{seq}"
-        seq += 1
-        status, body = await apublish(replica.url, user, {"key": key, "sent_ts": time.time()}, timeout=5)
-        if status == 201:
-            log.acked[key] = body["id"]
-        else:
-            log.failed += 1
-        await asyncio.sleep(interval)
-
-
-async def run_broker_outage(sut_factory, fresh_db, redis_server, broker: str, defects: str, *,
-                            restart_redis: bool, settle: float = 10.0):
-    """Publish through r2 while r1 loses its broker; return (publish log, r1's received keys, r1 metrics).
-
-    `settle`: how long to wait for every acknowledged message once publishing stops
-    (short where a loss is the expected outcome)."""
-    upstream = redis_server.port if broker == "redis" else int(fresh_db.rsplit(":", 1)[1].split("/")[0])
-    gate = await TcpGate(upstream).start()
-    try:
-        via_gate = f"127.0.0.1:{gate.port}"
-        direct_redis = redis_server.url if broker == "redis" else None
-        r1_db = fresh_db if broker == "redis" else fresh_db.replace(f"127.0.0.1:{upstream}", via_gate)
-        r1_redis = f"redis://{via_gate}/0" if broker == "redis" else None
-        r1 = await asyncio.to_thread(sut_factory.start, "r1", broker=broker, database_url=r1_db,
-                                     redis_url=r1_redis, defects=defects)
-        r2 = await asyncio.to_thread(sut_factory.start, "r2", broker=broker, database_url=fresh_db,
-                                     redis_url=direct_redis)
-        sub = await subscribe(r1, "u1")
-        stop, log = asyncio.Event(), PublishLog()
-        publisher = asyncio.create_task(keep_publishing(r2, "u1", stop, log))
-        await asyncio.sleep(0.7)
-        gate.cut()
-        if restart_redis:
-            await asyncio.to_thread(redis_server.stop)
-            await asyncio.sleep(0.5)
-            await asyncio.to_thread(redis_server.start, time.monotonic() + 10)
-        # r1 stays cut off while r2 publishes successfully again.
-        await asyncio.sleep(1.5)
-        assert not (await asyncio.to_thread(r1.metrics))["broker"]["connected"]
-        gate.restore()
-        await asyncio.sleep(1.0)
-        stop.set()
-        await asyncio.wait_for(publisher, 10)
-        assert len(log.acked) > 60, f"only {len(log.acked)} publishes acknowledged"
-        expected = set(log.acked)
-        try:
-            await sub.wait_for(lambda s: expected <= set(s.keys()), settle, "every acknowledged message")
-        except AssertionError:
-            pass  # the caller decides whether a loss is the expected outcome
-        await asyncio.sleep(0.5)  # room for late duplicates
-        await sub.close()
-        metrics = await asyncio.to_thread(r1.metrics)
-        return log, sub.keys(), metrics
-    finally:
-        await gate.stop()
-
-
 async def test_redis_restart_loses_nothing_thanks_to_catch_up(sut_factory, fresh_db, own_redis):
-    log, received, metrics = await run_broker_outage(sut_factory, fresh_db, own_redis, "redis", "",
-                                                     restart_redis=True)
-    counts = Counter(received)
-    lost = set(log.acked) - set(counts)
-    assert not lost, f"{len(lost)} acknowledged messages lost: {sorted(lost)[:10]}"
-    duplicated = {k for k, n in counts.items() if n > 1}
-    assert not duplicated, f"duplicates: {sorted(duplicated)[:10]}"
-    assert set(counts) <= set(log.acked) | {k for k in counts if k.startswith("m")}
-    assert metrics["broker"]["reconnects"] >= 1
-    assert metrics["broker"]["catchup_messages"] > 0
+    result = await broker_outage(sut_factory, fresh_db, own_redis, "redis", crash_redis=True)
+    assert_exactly_once(result)
+    assert result.after["broker"]["reconnects"] >= 1
+    assert result.after["broker"]["catchup_messages"] > 0
 
 
 async def test_no_catchup_defect_loses_messages_in_the_same_scenario(sut_factory, fresh_db, own_redis):
-    log, received, metrics = await run_broker_outage(sut_factory, fresh_db, own_redis, "redis", "no-catchup",
-                                                     restart_redis=True, settle=2.5)
-    lost = set(log.acked) - set(received)
+    result = await broker_outage(sut_factory, fresh_db, own_redis, "redis", defects="no-catchup",
+                                 crash_redis=True, settle=2.5)
+    lost = set(result.log.acked) - set(result.received)
     assert len(lost) >= 10, f"expected a loss without catch-up, lost {len(lost)}"
-    assert metrics["broker"]["reconnects"] >= 1 and metrics["broker"]["catchup_messages"] == 0
+    assert result.after["broker"]["reconnects"] >= 1 and result.after["broker"]["catchup_messages"] == 0
 
 
 async def test_dup_catchup_defect_duplicates_messages(sut_factory, fresh_db, own_redis):
-    log, received, _ = await run_broker_outage(sut_factory, fresh_db, own_redis, "redis", "dup-catchup",
-                                               restart_redis=False, settle=2.5)
-    duplicated = [k for k, n in Counter(received).items() if n > 1]
+    result = await broker_outage(sut_factory, fresh_db, own_redis, "redis", defects="dup-catchup", settle=2.5)
+    duplicated = [k for k, n in Counter(result.received).items() if n > 1]
     assert len(duplicated) >= 10, f"expected duplicates, got {len(duplicated)}"
 
 
 async def test_postgres_listener_drop_loses_nothing(sut_factory, fresh_db):
-    log, received, metrics = await run_broker_outage(sut_factory, fresh_db, None, "postgres", "",
-                                                     restart_redis=False)
-    counts = Counter(received)
-    assert set(log.acked) <= set(counts), f"lost {len(set(log.acked) - set(counts))}"
-    assert max(counts.values()) == 1
-    assert metrics["broker"]["catchup_messages"] > 0
+    result = await broker_outage(sut_factory, fresh_db, None, "postgres")
+    assert_exactly_once(result)
+    assert result.after["broker"]["catchup_messages"] > 0
 
 
 async def test_no_broker_reconnect_defect_stays_down(sut_factory, fresh_db, own_redis):
