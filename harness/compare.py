@@ -65,8 +65,7 @@ def run_order(brokers: tuple[str, ...], repeats: int) -> list[tuple[str, int]]:
 
 
 def _fresh(plan: RunPlan, runs_dir: Path, **changes) -> RunPlan:
-    # execute() writes the run directory into the spec: each run needs its own copy.
-    return replace(plan, spec=replace(plan.spec, runs_dir=runs_dir, run_dir=None, state_path=None), **changes)
+    return replace(plan, spec=replace(plan.spec, runs_dir=runs_dir), **changes)
 
 
 def execute_comparison(job: CompareJob, progress: Progress = print, live: bool = True,
@@ -135,6 +134,8 @@ def search_rates(job: CompareJob, plan: ComparePlan, directory: Path,
                 search.out_of_time()
                 continue
             step, interrupted = _rate_step(job, search.broker, offered, directory, step_log)
+            if interrupted:
+                break  # a step cut short says nothing about the rate: it is not recorded
             if step is None:
                 search.stopped = "a step could not run (see rate/steps.log)"
                 continue
@@ -145,8 +146,6 @@ def search_rates(job: CompareJob, plan: ComparePlan, directory: Path,
                      f"{step.reason}")
             plan = plan.with_rate(tuple(s.result() for s in searches))
             write_plan(directory, plan)
-            if interrupted:
-                break
         if not stepped:
             break
     for search in searches:
@@ -169,7 +168,7 @@ def _rate_step(job: CompareJob, broker: str, offered: float, directory: Path,
     base = job.rate_runs[broker]
     step_plan = _fresh(base, directory / "rate", stages=rate.stages(offered), cut=None, timeline=None,
                        timeline_label="", duration=rate.ramp_s + rate.hold_s,
-                       locust_args=[*base.locust_args, *rate.locust_args(offered)])
+                       locust_args=rate.locust_args(offered))
     started = time.monotonic()
     with open(step_log, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         print(f"\n== {broker} at {offered:g} msg/s ==", flush=True)

@@ -129,29 +129,24 @@ class LoadRun:
               duration: float | str | None = None, seed: int | None = None, processes: int = 1,
               args: Sequence[str] = ()) -> "LoadRun":
         """Start Locust headless. `users` + `duration` hold a flat load; `stages` is k6-style."""
-        from harness.commands.run import default_stages
         from harness.loadgen import LoadPlan, LoadProcess
         from harness.rundir import update_run_meta
-        from harness.runner import resolve_scenario
+        from harness.runner import load_shape
+        from scenarios.catalogue import resolve_scenario
         from harness.units import parse_duration
-        from scenarios.stages import parse_stages
 
         if self.process is not None:
             raise RuntimeError("gauntlet_load runs one scenario per test")
         path = resolve_scenario(scenario)
-        cut = parse_duration(duration) if duration is not None else None
-        if users is not None:
-            hold = cut or 30.0
-            ramp = min(5.0, hold / 4)
-            stages, cut = f"{ramp:g}s:{users},{hold - ramp:g}s:{users}", None
-        text = stages or default_stages(path)
-        self.planned = sum(s.duration for s in parse_stages(text))
-        if cut:
-            self.planned = min(self.planned, cut)
+        # Test-sized defaults: a flat load holds 30 s after a ramp of at most 5 s.
+        shape = load_shape(path, stages, users, parse_duration(duration) if duration is not None else None,
+                           hold=30.0, ramp=5.0)
+        stages = shape.stages
+        self.planned = shape.duration
         seed = seed if seed is not None else random.randrange(1, 2**31)
         run_dir = self.stack.run_dir
         plan = LoadPlan(scenario=path, host=self.stack.nginx.url, run_dir=run_dir,
-                        state_file=run_dir / "state.json", seed=seed, stages=stages, cut=cut,
+                        state_file=run_dir / "state.json", seed=seed, stages=stages, cut=shape.cut,
                         processes=processes, extra=list(args))
         update_run_meta(run_dir, scenario=str(path), stages=stages, seed=seed, planned_duration_s=self.planned,
                         locust_argv=plan.argv()[1:])
@@ -222,10 +217,20 @@ class Nemesis:
         return injection
 
     def heal(self, injection=None) -> None:
+        """Heal one injection, or (none given) everything: playing timelines stop too."""
         if injection is None:
-            self.injector.heal_all()
+            self.quiesce()
         else:
             self.injector.heal(injection)
+
+    def quiesce(self) -> None:
+        """Stop every timeline (which heals what it injected) and heal every fault injected here.
+
+        Each player has an injector of its own, so `injector.heal_all` alone would
+        leave a timeline injecting while the run is checked."""
+        for player in self._players:
+            player.stop()
+        self.injector.heal_all()
 
     def fault(self, kind: str, target: str, hold: float | str, **params) -> None:
         """Inject, hold for `hold`, heal (also when interrupted)."""
@@ -256,9 +261,7 @@ class Nemesis:
     def close(self) -> None:
         from chaos.heal import heal_everything
 
-        for player in self._players:
-            player.stop()
-        self.injector.heal_all()
+        self.quiesce()
         heal_everything(self.handle, self.injector.journal)
 
 
@@ -327,7 +330,7 @@ def _finish(item) -> list[CheckedRun]:
         return done
     load.stop()
     if nemesis is not None:
-        nemesis.injector.heal_all()
+        nemesis.quiesce()
     verdict, path = report_run(stack.run_dir)
     item.stash[VERDICT_KEY] = [CheckedRun(verdict, path)]
     return item.stash[VERDICT_KEY]
@@ -345,7 +348,7 @@ def gauntlet_verdict(request, gauntlet_stack, gauntlet_load, gauntlet_nemesis):
     def evaluate(slo: Sequence[str] = (), use_default_slo: bool = True) -> CheckedRun:
         if gauntlet_load.process is not None:
             gauntlet_load.wait()
-        gauntlet_nemesis.injector.heal_all()
+        gauntlet_nemesis.quiesce()
         verdict, path = report_run(gauntlet_stack.run_dir, list(slo), use_default_slo=use_default_slo)
         checked = CheckedRun(verdict, path)
         request.node.stash.setdefault(VERDICT_KEY, []).append(checked)

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.live import read_figures, status_line
@@ -26,7 +26,6 @@ from harness.stack import LocalStack
 from harness.units import format_duration
 from harness.versions import collect_versions
 
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # After the stages end, how long Locust may take to stop users, drain publishes and
 # ship records before it is stopped by force.
 STOP_MARGIN = 120.0
@@ -34,24 +33,6 @@ STOP_MARGIN = 120.0
 
 class RunError(Exception):
     """The run could not be carried out (not a failed check: those are verdicts)."""
-
-
-def resolve_scenario(text: str) -> Path:
-    path = Path(text)
-    if path.is_file():
-        return path.resolve()
-    named = SCENARIOS_DIR / f"{text.removesuffix('.py')}.py"
-    if "/" not in text and named.is_file():
-        return named
-    known = sorted(p.stem for p in SCENARIOS_DIR.glob("*.py") if not p.stem.startswith("_") and _is_locustfile(p))
-    raise ValueError(f"no scenario {text!r}: give a locustfile path or one of {', '.join(known)}")
-
-
-def _is_locustfile(path: Path) -> bool:
-    try:
-        return "install(" in path.read_text()
-    except OSError:
-        return False
 
 
 def scenario_slo(path: Path) -> list[str]:
@@ -73,6 +54,53 @@ def scenario_slo(path: Path) -> list[str]:
                 raise ValueError(f"{path}: SLO must be a list of threshold strings")
             return list(value)
     return []
+
+
+def default_stages(path: Path) -> str | None:
+    """The scenario's own stages (`stages="..."` in its install call), read without importing it."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "stages" and isinstance(node.value, ast.Constant):
+            return str(node.value.value)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "default_stages"
+                                                for t in node.targets):
+            if isinstance(node.value, ast.Constant):
+                return str(node.value.value)
+    return None
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    stages: str | None  # None: the scenario's own default stages
+    cut: float | None  # stop before the stages end
+    duration: float  # seconds the load lasts: the stages, shortened by the cut
+
+
+def load_shape(scenario: Path, stages: str | None, users: int | None, cut: float | None, *,
+               hold: float = 60.0, ramp: float = 10.0, option_prefix: str = "") -> LoadShape:
+    """What to give Locust, from either k6-style `stages` or a flat `users` load.
+
+    `users` ramps up over at most `ramp` seconds and holds them until `cut` (default
+    `hold`); otherwise the stages (or the scenario's own) run, cut short by `cut`.
+    Raises ValueError naming the bad input (`option_prefix` "--" names the CLI options)."""
+    from scenarios.stages import parse_stages
+
+    if users is not None and stages:
+        raise ValueError(f"give {option_prefix}users or {option_prefix}stages, not both")
+    if users is not None:
+        if users < 1:
+            raise ValueError(f"{option_prefix}users must be at least 1, not {users}")
+        held = cut or hold
+        first = min(ramp, held / 4)
+        stages, cut = f"{first:g}s:{users},{held - first:g}s:{users}", None
+    text = stages or default_stages(scenario)
+    if text is None:
+        raise ValueError(f"{scenario}: no default stages found; give {option_prefix}stages or {option_prefix}users")
+    duration = sum(s.duration for s in parse_stages(text))
+    return LoadShape(stages, cut, duration if cut is None else min(duration, cut))
 
 
 @dataclass
@@ -110,7 +138,6 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
     from chaos.target import LocalHandle
 
     run_dir = new_run_dir(plan.spec.runs_dir, f"{plan.scenario.stem}-{plan.spec.broker}")
-    plan.spec.run_dir = run_dir
     update_run_meta(
         run_dir, name=run_dir.name, argv=plan.argv, seed=plan.seed, scenario=str(plan.scenario),
         stages=plan.stages, planned_duration_s=plan.duration, timeline=plan.timeline_label,
@@ -119,7 +146,7 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
     )
     progress(f"run {run_dir.name} (seed {plan.seed})")
     interrupted = False
-    stack = LocalStack(plan.spec, progress=lambda m: progress(f"  {m}"))
+    stack = LocalStack(replace(plan.spec, run_dir=run_dir), progress=lambda m: progress(f"  {m}"))
     player = None
     locust = None
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -143,7 +170,7 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
             scenario=plan.scenario, host=state.lb_url, run_dir=run_dir, state_file=run_dir / "state.json",
             seed=plan.seed, stages=plan.stages, cut=plan.cut, processes=plan.processes,
             allow_remote=plan.allow_remote, extra=plan.locust_args))
-        update_run_meta(run_dir, locust_argv=locust.plan.argv()[1:], stack=stack.spec_summary())
+        update_run_meta(run_dir, locust_argv=locust.plan.argv()[1:])
         start = locust.start()
         # The report's clock starts with the load, so a timeline's `at = "20s"` is 20 s on its plots.
         update_run_meta(run_dir, started=start)
@@ -173,7 +200,7 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
 def _watch(locust: LoadProcess, plan: RunPlan, run_dir: Path, start: float, player, progress: Progress,
            live: bool) -> None:
     """Wait for Locust under a deadline, printing the live status line."""
-    total = plan.cut or plan.duration
+    total = plan.duration  # the stages' length, already shortened by any cut
     deadline = time.monotonic() + total + STOP_MARGIN
     tty = live and sys.stdout.isatty()
     last_print = 0.0

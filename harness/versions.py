@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from importlib import metadata
@@ -18,6 +19,20 @@ def _first_line(argv: list[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "unknown"
 
 
+@functools.lru_cache(maxsize=1)
+def _server_versions() -> tuple[tuple[str, str], ...]:
+    # Three subprocesses: asked once per process, not once per run (compare runs many).
+    found = []
+    for name, argv in (("postgres", lambda: [str(postgres_bindir() / "postgres"), "--version"]),
+                       ("redis-server", lambda: [which("redis-server", "redis-server"), "--version"]),
+                       ("nginx", lambda: [which("nginx", "nginx"), "-v"])):
+        try:
+            found.append((name, _first_line(argv())))
+        except MissingServerError as exc:
+            found.append((name, f"missing: {exc}"))
+    return tuple(found)
+
+
 def collect_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "platform": platform.platform()}
     for package in ("gauntlet", "locust", "websockets", "uvicorn", "starlette", "asyncpg", "redis", "pandas"):
@@ -25,10 +40,5 @@ def collect_versions() -> dict[str, str]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    try:
-        versions["postgres"] = _first_line([str(postgres_bindir() / "postgres"), "--version"])
-        versions["redis-server"] = _first_line([which("redis-server", "redis-server"), "--version"])
-        versions["nginx"] = _first_line([which("nginx", "nginx"), "-v"])
-    except MissingServerError as exc:
-        versions["servers"] = str(exc)
+    versions.update(_server_versions())
     return versions

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SCENARIOS = ("ramp", "spike", "soak", "fanout", "reconnect_storm")
+from scenarios.catalogue import SCENARIOS_DIR, known_scenarios, resolve_scenario
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,15 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0].startswith("-"):
         sys.stderr.write(
             "usage: python -m scenarios <scenario> [locust options]\n"
-            f"scenarios: {', '.join(SCENARIOS)} (or a path to a locustfile)\n"
+            f"scenarios: {', '.join(known_scenarios())} (or a path to a locustfile)\n"
         )
         sys.exit(2)
     name = args.pop(0)
-    path = Path(name) if name.endswith(".py") else HERE / f"{name}.py"
-    if not path.is_file():
-        sys.stderr.write(f"gauntlet: error: no scenario {name!r}; known: {', '.join(SCENARIOS)}\n")
+    try:
+        path = resolve_scenario(name)
+    except ValueError as exc:
+        sys.stderr.write(f"gauntlet: error: {exc}\n")
         sys.exit(2)
-    if path.parent.resolve() == HERE:
+    if path.parent == SCENARIOS_DIR:
         # Runs the scenario's install(): its defaults and our argument listener are in
         # place before Locust builds the parser that prints --help.
         importlib.import_module(f"scenarios.{path.stem}")

@@ -100,7 +100,7 @@ class Plugin:
     # This process's own command line. On a worker, Locust overwrites the custom
     # arguments with the master's at every spawn; where records go is the worker's call.
     local: LoadSettings | None = None
-    run_dir: Path | None = None  # master / local: this run's directory (made at first start)
+    run_dir: Path | None = None  # this run's directory (master / local: from _on_init; worker: at first start)
     receiver: RecordsReceiver | None = None
     hello: Hello | None = None
     recorder: Recorder | None = None
@@ -182,9 +182,7 @@ class Plugin:
         else:
             index, workers = 0, 1
             config, target = self._config_and_target(env.host)
-            run_dir = self.run_dir or resolve_run_dir(self.settings.run_dir, self.settings.scenario,
-                                                      target.stack_run_dir)
-            self.run_dir = run_dir
+            run_dir = self.run_dir  # chosen once in _on_init, so a second test in the web UI keeps it
             allow_remote = self.settings.allow_remote
         adapter = build_adapter(config, target, allow_remote)
         worker = f"w{index}"

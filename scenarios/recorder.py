@@ -41,14 +41,18 @@ def new_run_dir(scenario: str, base: Path = Path("runs"), now: float | None = No
 
 
 def resolve_run_dir(explicit: str, scenario: str, stack_run_dir: str = "") -> Path:
-    """--run-dir, else $GAUNTLET_RUN_DIR, else the target stack's run directory, else a
-    new runs/<time>-<scenario>."""
+    """--run-dir, else $GAUNTLET_RUN_DIR, else the target stack's run directory while no
+    load has recorded there, else a new runs/<time>-<scenario>.
+
+    A second load against the same stack gets a directory of its own: its message keys
+    and subscriber ids start again at 1, and in one directory they would read as
+    duplicates of the first load's."""
     if explicit:
         return Path(explicit).resolve()
     env = os.environ.get(RUN_DIR_ENV)
     if env:
         return Path(env).resolve()
-    if stack_run_dir and Path(stack_run_dir).is_dir():
+    if stack_run_dir and Path(stack_run_dir).is_dir() and not (Path(stack_run_dir) / "records").exists():
         return Path(stack_run_dir)
     return new_run_dir(scenario).resolve()
 

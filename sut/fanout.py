@@ -78,7 +78,9 @@ class Fanout:
         self._pending_from: int | None = None  # catch up from here (None: nothing owed)
         # Resumable broker: the watermark at the first drop since it last resumed, used on a gap.
         self._drop_mark: int | None = None
-        self._drops = 0  # bumped on every drop, so a catch-up knows if another drop happened meanwhile
+        # Bumped on every drop and every new debt, so a running catch-up knows whether
+        # what it read can still be short (a gap reported meanwhile owes ids it may not have seen).
+        self._debt_version = 0
         self._ever_connected = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -86,7 +88,6 @@ class Fanout:
         self.catchups = 0
         self.dropped_by_defect = 0
         self.ref_failures = 0
-        self.gaps = 0
 
     @property
     def resumable(self) -> bool:
@@ -95,7 +96,7 @@ class Fanout:
     async def start(self) -> None:
         self.broker.on_message(self.receive)
         self.broker.on_state(self.broker_state)
-        if isinstance(self.broker, Resumable):
+        if self.resumable:
             self.broker.on_gap(self.broker_gap)
         self._tasks = [
             asyncio.create_task(self._consume(), name="fanout-consume"),
@@ -122,7 +123,7 @@ class Fanout:
             self._drop_mark = None  # resumed (a gap, if any, was reported before this)
             self._wake.set()
             return
-        self._drops += 1
+        self._debt_version += 1
         watermark = self.receipts.low_watermark(time.monotonic(), self.db.start_max_id)
         if watermark is None:
             return
@@ -138,7 +139,6 @@ class Fanout:
         """A resumable broker cannot continue without missing messages: catch up from
         the watermark noted at the drop (or the current one if it fell behind while
         connected)."""
-        self.gaps += 1
         mark = self._drop_mark
         if mark is None:
             mark = self.receipts.low_watermark(time.monotonic(), self.db.start_max_id)
@@ -149,6 +149,7 @@ class Fanout:
 
     def _owe_from(self, after: int) -> None:
         self._pending_from = after if self._pending_from is None else min(self._pending_from, after)
+        self._debt_version += 1
 
     async def _consume(self) -> None:
         while True:
@@ -192,7 +193,7 @@ class Fanout:
                     log.warning("skipping catch-up from id %d (defect no-catchup)", self._pending_from)
                     self._pending_from = None
                     break
-                after, drops = self._pending_from, self._drops
+                after, version = self._pending_from, self._debt_version
                 try:
                     delivered = await self._catch_up(after)
                 except DatabaseUnavailable as exc:
@@ -204,7 +205,7 @@ class Fanout:
                 self.catchups += 1
                 self.catchup_messages += delivered
                 log.info("caught up from id %d: %d notifications delivered", after, delivered)
-                if drops == self._drops:
+                if version == self._debt_version:
                     self._pending_from = None
 
     async def _catch_up(self, after: int) -> int:

@@ -19,10 +19,10 @@ from harness.commands.run import add_run_options, build_plan
 from harness.commands.up import add_stack_options
 from harness.compare import CompareJob, execute_comparison, summary_lines
 from harness.rate_search import RatePlan
-from harness.runner import resolve_scenario
 from harness.spec import REFERENCE_BROKERS
 from harness.units import format_duration, parse_duration
 from reports.compare_plan import PLAN_FILE, RateTarget
+from scenarios.catalogue import resolve_scenario
 
 MAX_REPEATS = 10
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import random
 import shlex
 import sys
-from pathlib import Path
 
 from harness.commands.up import add_stack_options, spec_from_args
 from harness.config import load_project_config
-from harness.runner import RunError, RunPlan, execute, resolve_scenario, scenario_slo
+from harness.runner import RunError, RunPlan, execute, load_shape, scenario_slo
 from harness.units import format_duration, parse_duration
+from scenarios.catalogue import resolve_scenario
 
 DESCRIPTION = """\
 Run a scenario end to end: bring a fresh stack up, run the Locust scenario headless
@@ -62,52 +61,21 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def default_stages(path: Path) -> str | None:
-    """The scenario's own stages (`stages="..."` in its install call), read without importing it."""
-    try:
-        tree = ast.parse(path.read_text())
-    except (OSError, SyntaxError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "stages" and isinstance(node.value, ast.Constant):
-            return str(node.value.value)
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "default_stages"
-                                                for t in node.targets):
-            if isinstance(node.value, ast.Constant):
-                return str(node.value.value)
-    return None
-
-
 def build_plan(args: argparse.Namespace, argv: list[str]) -> RunPlan:
     """Check every input before anything starts; raise ValueError naming the bad one."""
     from chaos.monkey import MonkeyConfig, monkey_timeline, parse_range
     from chaos.target import Topology
     from chaos.timeline import check_timeline
     from reports.thresholds import parse as parse_threshold
-    from scenarios.stages import parse_stages
 
     scenario = resolve_scenario(args.scenario)
     spec = spec_from_args(args, scenario.stem)
     spec.validate()
     if args.processes < 1 or args.processes > 64:
         raise ValueError(f"--processes must be between 1 and 64, not {args.processes}")
-    if args.users is not None and args.stages:
-        raise ValueError("give --users or --stages, not both")
     cut = parse_duration(args.duration) if args.duration else None
-    if args.users is not None:
-        if args.users < 1:
-            raise ValueError(f"--users must be at least 1, not {args.users}")
-        hold = cut or 60.0
-        ramp = min(10.0, hold / 4)
-        stages, cut = f"{ramp:g}s:{args.users},{hold - ramp:g}s:{args.users}", None
-    else:
-        stages = args.stages
-    text = stages or default_stages(scenario)
-    if text is None:
-        raise ValueError(f"{scenario}: no default stages found; give --stages or --users")
-    duration = sum(s.duration for s in parse_stages(text))
-    if cut is not None:
-        duration = min(duration, cut)
+    shape = load_shape(scenario, args.stages, args.users, cut, option_prefix="--")
+    stages, cut, duration = shape.stages, shape.cut, shape.duration
 
     seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
     timeline, label = None, ""

@@ -21,6 +21,7 @@ Exceptions a connection raises:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -74,6 +75,17 @@ class Welcome:
     # Recent messages carried in the welcome itself. After a reconnect they are part of
     # what was missed (a server that sent them will not replay them again).
     backlog: tuple[Delivery, ...] = ()
+
+
+def decode_backlog(frames: Any, decode: Callable[[Any], Delivery | None]) -> tuple[Delivery, ...]:
+    """A welcome's recent messages, decoded and marked as replay (undecodable ones skipped)."""
+    backlog = []
+    for frame in frames or ():
+        delivery = decode(frame)
+        if delivery is not None:
+            delivery.replay = True
+            backlog.append(delivery)
+    return tuple(backlog)
 
 
 @dataclass(frozen=True)

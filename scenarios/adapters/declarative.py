@@ -7,7 +7,9 @@ import json
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from scenarios.adapters.base import Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest, Welcome
+from scenarios.adapters.base import (
+    Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest, Welcome, decode_backlog,
+)
 from scenarios.adapters.jsonpath import compile_path, get_path
 from scenarios.adapters.reference import user_token
 from scenarios.adapters.templates import check_json_template, check_template, render_json
@@ -105,15 +107,9 @@ class FrameFields:
 
     def welcome(self, frame: Any) -> Welcome:
         instance = get_path(frame, self._p["welcome_instance_path"])
-        backlog = []
-        if self._backlog is not None:
-            for item in get_path(frame, self._backlog) or ():
-                d = self.decode(item)
-                if d is not None:
-                    d.replay = True
-                    backlog.append(d)
+        backlog = decode_backlog(get_path(frame, self._backlog), self.decode) if self._backlog is not None else ()
         return Welcome(str(instance) if instance is not None else "",
-                       as_int(get_path(frame, self._p["welcome_last_id_path"])), tuple(backlog))
+                       as_int(get_path(frame, self._p["welcome_last_id_path"])), backlog)
 
 
 class HttpPublishing:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from scenarios.adapters.base import (
     Ack, AdapterError, ConnectFailed, Delivery, Disconnected, Endpoint, PublishRequest, ReadRequest, Welcome,
+    decode_backlog,
 )
 from scenarios.adapters.wsconn import WsConnection, open_ws, recv_json
 
@@ -90,14 +91,8 @@ class ReferenceAdapter:
         if not isinstance(init, dict) or init.get("type") != "init":
             ws.close()
             raise ConnectFailed(f"first frame is not init: {str(init)[:80]}")
-        backlog = []
-        for frame in init.get("items") or ():
-            d = decode_notification(frame)
-            if d is not None:
-                d.replay = True
-                backlog.append(d)
         welcome = Welcome(instance=str(init.get("instance") or ""), last_id=_int_or_none(init.get("last_id")),
-                          backlog=tuple(backlog))
+                          backlog=decode_backlog(init.get("items"), decode_notification))
         return WsConnection(ws, welcome, decode_notification, lambda after: {"type": "resume", "after": after})
 
     def publish_request(self, user: str | None, data: dict) -> PublishRequest:

@@ -80,7 +80,7 @@ class Subscription:
         self.reconnects = 0
         self._handlers: list[StateHandler] = []
         self._task: asyncio.Task | None = None
-        self.log = logging.getLogger(f"sut.brokers.{name}")
+        self.log = logging.getLogger(f"sut.brokers.{name.replace('-', '_')}")
 
     def on_state(self, handler: StateHandler) -> None:
         self._handlers.append(handler)

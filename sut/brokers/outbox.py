@@ -33,7 +33,7 @@ class Outbox:
         self._retry = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.dropped = 0  # oldest entries given up when the queue hit its limit
-        self.log = logging.getLogger(f"sut.brokers.{name}")
+        self.log = logging.getLogger(f"sut.brokers.{name.replace('-', '_')}")
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -21,7 +21,6 @@ hub drops what it delivered already.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,6 @@ from sut.brokers.base import GapHandler
 from sut.brokers.redis_common import OutboxRedisBroker, redis_client
 from sut.defects import Defects
 
-log = logging.getLogger("sut.brokers.redis_streams")
 
 STREAM = "gauntlet:notifications:stream"
 FIELD = "n"
@@ -130,7 +128,7 @@ class RedisStreamsBroker(OutboxRedisBroker):
         reason = info.gap_after(self.position)
         if reason is None:
             self.resumes += 1
-            log.info("resuming the stream after %s", self.position)
+            self.log.info("resuming the stream after %s", self.position)
             return
         if entry_id(info.last_id) < entry_id(self.position):
             self.position = info.last_id  # new entries get ids after the stream's end, not ours
@@ -160,7 +158,7 @@ class RedisStreamsBroker(OutboxRedisBroker):
 
     def _report_gap(self, reason: str) -> None:
         self.gaps += 1
-        log.warning("cannot resume the stream without a gap: %s; catching up from postgres", reason)
+        self.log.warning("cannot resume the stream without a gap: %s; catching up from postgres", reason)
         for handler in self._gap_handlers:
             handler()
 

@@ -146,7 +146,8 @@ async def _json_body(request: Request, cap: int) -> dict[str, Any]:
         parsed = json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError):
         raise ApiError(400, "body is not valid JSON") from None
-    if b"\\ud" in body.lower() and not _utf8_clean(parsed):
+    # A cheap byte test first: only a body with a \uDxxx escape can hold a surrogate.
+    if (b"\\ud" in body or b"\\uD" in body) and not _utf8_clean(parsed):
         raise ApiError(422, "body contains a lone UTF-16 surrogate escape; data must be valid Unicode")
     if not isinstance(parsed, dict):
         raise ApiError(422, "body must be a JSON object")

@@ -111,6 +111,9 @@ def test_run_dir_comes_from_the_option_then_the_environment_then_the_stack_then_
     stack_dir = tmp_path / "runs" / "20261123-120000-up"
     stack_dir.mkdir(parents=True)
     assert resolve_run_dir("", "ramp", str(stack_dir)) == stack_dir, "the running stack's run dir comes next"
+    (stack_dir / "records" / "w0").mkdir(parents=True)
+    second = resolve_run_dir("", "ramp", str(stack_dir))
+    assert second != stack_dir and second.name.endswith("-ramp"), "a second load gets a run dir of its own"
     made = resolve_run_dir("", "spike")
     assert made.parent == tmp_path / "runs" and made.name.endswith("-spike")
     first = new_run_dir("ramp", tmp_path / "runs", now=0)
