@@ -44,3 +44,36 @@ def test_a_failing_chaos_test_shows_the_verdict_table_and_report_path(pytester):
     result = pytester.runpytest_subprocess("-m", "chaos", "-q", "--gauntlet-broker", "memory", timeout=240)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*gauntlet verdict*", "FAIL  delivery*", "report: *report.html"])
+
+
+TIMELINE_TEST = '''
+import pytest
+from chaos.journal import read_journal
+
+TIMELINE = """
+[[fault]]
+kind = "latency"
+target = "redis"
+at = "1s"
+for = "5m"
+latency = "20ms"
+"""
+
+@pytest.mark.chaos
+@pytest.mark.gauntlet(replicas=2, broker="redis")
+def test_the_verdict_stops_a_playing_timeline(gauntlet_load, gauntlet_nemesis, gauntlet_verdict, tmp_path):
+    path = tmp_path / "long.toml"
+    path.write_text(TIMELINE)
+    gauntlet_load.start("ramp", stages="1s:4,4s:4")
+    gauntlet_nemesis.play(str(path), at=gauntlet_load.started)
+    gauntlet_load.sleep_until(2)
+    checked = gauntlet_verdict()
+    faults = read_journal(checked.run_dir / "faults.jsonl")
+    assert faults and not [f for f in faults if f.active], "healed before the run was checked"
+'''
+
+
+def test_the_verdict_heals_a_timeline_before_checking(pytester):
+    pytester.makepyfile(test_user=TIMELINE_TEST)
+    result = pytester.runpytest_subprocess("-m", "chaos", "-q", timeout=240)
+    result.assert_outcomes(passed=1)
