@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
@@ -12,11 +17,45 @@ from harness.ports import port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 
+T = TypeVar("T")
+
 TINY = AppSpec(
     command="{python} tests/apps/tiny_app.py --listen {port}",
     env={"TINY_INSTANCE": "{instance}", "TINY_DB": "{database_url}", "TINY_REDIS": "{redis_url}"},
     health_path="/healthz", ready_path="/readyz", cwd=str(ROOT), is_reference=False,
 )
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy and return that, or fail naming
+    `what`. It is asked once more after the deadline, so a slow last poll still counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process(process: subprocess.Popen, grace: float = 5.0) -> int:
+    """TERM the process group (the child was started with start_new_session=True), wait
+    `grace` seconds, then KILL it. Returns the exit code."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            return process.wait(grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return process.wait(grace)
+    return process.returncode
 
 
 def stack_pids(stack) -> set[int]:

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from tests.chaos.chaos_support import counts, in_window, phase, standard_load, status_of, wait_for
+from tests.chaos.chaos_support import counts, in_window, phase, standard_load, status_of
+from tests.support import wait_for
 
 pytestmark = pytest.mark.chaos
 

@@ -8,6 +8,8 @@ from harness.spec import StackSpec
 from harness.stack import LocalStack
 
 from chaos.heal import sweep
+from chaos.injector import Injector
+from chaos.journal import Journal
 from chaos.target import LocalHandle
 
 
@@ -36,3 +38,21 @@ def clean_after():
     yield handles.append
     for handle in handles:
         sweep(handle)
+
+
+# `handle` and `injector` need a module-level `stack` fixture (the stack the module's
+# faults act on); a module may still define its own versions, which take precedence.
+@pytest.fixture
+def handle(stack, clean_after):
+    """The fault target for the module's stack, swept clean after the test."""
+    h = LocalHandle(stack)
+    clean_after(h)
+    return h
+
+
+@pytest.fixture
+def injector(handle, stack):
+    """An injector journalling into the stack's run dir; heals what is left at teardown."""
+    inj = Injector(handle, Journal.in_run_dir(stack.run_dir))
+    yield inj
+    inj.heal_all()

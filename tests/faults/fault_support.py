@@ -8,20 +8,15 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import websocket
 
-from harness.config import AppSpec
+from chaos.faults import CATALOGUE
 from harness.tokens import user_token
+from tests.support import TINY, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-
-TINY = AppSpec(
-    command="{python} tests/apps/tiny_app.py --listen {port}",
-    env={"TINY_INSTANCE": "{instance}", "TINY_DB": "{database_url}", "TINY_REDIS": "{redis_url}"},
-    health_path="/healthz", ready_path="/readyz", cwd=str(ROOT), is_reference=False,
-)
+# TINY and wait_for are shared helpers, re-exported for the fault tests.
+__all__ = ["TINY", "Prober", "Subscriber", "broadcast", "build", "get", "served_by", "wait_for"]
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, dict]:
@@ -47,15 +42,9 @@ def served_by(lb_url: str, n: int, path: str = "/whoami") -> Counter:
     return seen
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+def build(kind: str, target: str, handle, **params):
+    """A fault of the catalogue, built against the handle's current topology."""
+    return CATALOGUE[kind].build(target, params, handle.topology())
 
 
 class Prober:

@@ -88,7 +88,8 @@ def stack(tmp_path_factory):
         yield Stack(cwd)
     finally:
         down = gauntlet("down", cwd=cwd, timeout=90)
-        assert down.returncode == 0, down.stdout + down.stderr
+    # Checked after the block: an assert inside `finally` would replace a failed `up`.
+    assert down.returncode == 0, down.stdout + down.stderr
 
 
 @pytest.fixture

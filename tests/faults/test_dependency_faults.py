@@ -8,13 +8,10 @@ import signal
 import time
 
 import pytest
-from fault_support import Subscriber, broadcast, get, wait_for
+from fault_support import Subscriber, broadcast, build, get, wait_for
 
-from chaos.faults import CATALOGUE
 from chaos.heal import heal_everything
-from chaos.injector import Injector
 from chaos.journal import Journal, read_journal
-from chaos.target import LocalHandle
 from chaos.toxiproxy_client import ToxiproxyClient
 
 pytestmark = pytest.mark.integration  # the fault catalogue itself; `-m chaos` is the SUT under load
@@ -26,26 +23,8 @@ def stack(module_stacks):
 
 
 @pytest.fixture
-def handle(stack, clean_after):
-    h = LocalHandle(stack)
-    clean_after(h)
-    return h
-
-
-@pytest.fixture
-def injector(handle, stack):
-    inj = Injector(handle, Journal.in_run_dir(stack.run_dir))
-    yield inj
-    inj.heal_all()
-
-
-@pytest.fixture
 def proxy(stack):
     return ToxiproxyClient(stack.proxy.api_url)
-
-
-def build(kind, target, handle, **params):
-    return CATALOGUE[kind].build(target, params, handle.topology())
 
 
 def ready(stack, name: str, timeout: float = 5.0) -> int:
@@ -107,7 +86,6 @@ def test_crash_postgres_makes_publishes_fail_fast_and_recover_after_heal(stack, 
     assert not stack.postgres.alive()
     results = [broadcast(state.lb_url, state.publisher_key, f"pg-down-{i}", timeout=10) for i in range(5)]
     assert max(took for _, took in results) < 3.0, f"publishes must fail fast, not hang: {results}"
-    assert all(500 <= status < 600 for status, _ in results), f"nothing is accepted without Postgres: {results}"
     assert all(status == 503 for status, _ in results), f"publishes must fail with 503: {results}"
     injector.heal(injection)
     assert stack.postgres.alive() and stack.postgres.pid != pid
@@ -200,9 +178,10 @@ def test_toxic_faults_put_exactly_their_toxics_on_the_targeted_proxies(stack, ha
 
 def test_blackhole_hangs_the_replicas_database_calls_until_heal(stack, handle, injector):
     injection = injector.inject(build("blackhole", "postgres@r1", handle))
-    t0 = time.monotonic()
+    # The readiness check gives the database 1 s, then answers 503; 0 (no answer within
+    # 10 s) means the endpoint hung on the database, which still leaves r1 out of rotation.
     status = ready(stack, "r1", timeout=10)
-    assert status == 503 or time.monotonic() - t0 >= 1.0, "readiness must notice a database that never answers"
+    assert status in (503, 0), f"readiness must notice a database that never answers: status {status}"
     assert ready(stack, "r2") == 200
     injector.heal(injection)
     wait_for(lambda: ready(stack, "r1") == 200, 15, "r1 ready after heal")

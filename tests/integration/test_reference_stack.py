@@ -64,4 +64,6 @@ def test_smoke_cli_exits_1_and_shows_the_loss_on_the_memory_broker(tmp_path):
         assert smoke.returncode == 1, smoke.stdout + smoke.stderr
         assert "r1 → r2" in smoke.stdout and "FAIL" in smoke.stdout
     finally:
-        assert gauntlet("down", *env_state).returncode == 0
+        down = gauntlet("down", *env_state)
+    # Checked after the block: an assert inside `finally` would replace the body's failure.
+    assert down.returncode == 0, down.stdout + down.stderr

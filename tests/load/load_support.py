@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,16 +79,6 @@ def run_locust(args: list[str], cwd: Path, env: dict[str, str] | None = None, ti
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
     return LocustResult(code, log_path.read_text(errors="replace"), run_dir)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @dataclass

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from load_support import ROOT, run_locust, start_locust, wait_until
+from load_support import ROOT, run_locust, start_locust
 
 from harness.ports import free_port
 from harness.state import StackState, write_state
 from reports.records import load_run
+from tests.support import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -245,7 +246,7 @@ def test_web_ui_runs_take_custom_arguments_and_keep_keys_unique(load_stack, locu
     with open(tmp_path / "locust.log", "wb") as log:
         proc = start_locust(["--web-host", "127.0.0.1", "--web-port", str(port)], tmp_path, locust_env, log)
         try:
-            wait_until(lambda: port_open(port), timeout=30)
+            wait_for(lambda: port_open(port), 30, "the Locust web UI to listen")
             swarm("20")
             time.sleep(5)
             stop()
@@ -255,12 +256,7 @@ def test_web_ui_runs_take_custom_arguments_and_keep_keys_unique(load_stack, locu
             stop()
             time.sleep(1)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_process(proc, grace=30)  # Locust writes its records on a graceful stop
     log_text = (tmp_path / "locust.log").read_text(errors="replace")
     assert "Traceback" not in log_text, log_text[-3000:]
     pub = load_run(tmp_path / "run").pub

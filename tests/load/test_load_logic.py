@@ -399,5 +399,7 @@ def test_publisher_outcomes_for_refused_and_timed_out_sends(tmp_path):
     assert len(refused) >= 4 and (refused["outcome"] == FAIL).all() and refused["ts_ack"].isna().all()
     timed_out, _ = run_publisher(tmp_path / "b", SlowClient(0.01, error=socket.timeout("timed out")), 0.3,
                                  "--publish-rate", "20")
-    assert (timed_out["outcome"] == UNKNOWN).all()
-    assert timed_out["error"].str.startswith("timeout").all() or timed_out["error"].str.contains("timed out").all()
+    # A timeout may come after the server stored the message, so its fate is unknown;
+    # the error names the exception (socket.timeout is TimeoutError) and its text.
+    assert len(timed_out) >= 4 and (timed_out["outcome"] == UNKNOWN).all()
+    assert (timed_out["error"] == "TimeoutError: timed out").all(), timed_out["error"].value_counts()

@@ -3,36 +3,23 @@ server, and socket reads that always have a deadline."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
+from harness.ports import LOOPBACK, free_port
+from tests.support import stop_process
+
+# free_port and stop_process are shared helpers, re-exported for the proxy tests.
+__all__ = ["LOOPBACK", "REPO", "EchoServer", "ProxyProcess", "free_port", "nothing_arrives", "recv_exactly",
+           "recv_until_closed", "round_trip", "start_proxy_process", "stop_process"]
 
 REPO = Path(__file__).resolve().parents[2]
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @dataclass
@@ -71,21 +58,6 @@ def start_proxy_process(log: Path, *extra: str, port: int | None = None) -> Prox
                 stop_process(process)
                 raise AssertionError(f"proxy API did not come up:\n{handle.log_tail()}") from None
             time.sleep(0.05)
-
-
-def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> int:
-    """TERM, wait, then KILL the process group. Returns the exit code."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            return process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(grace)
-    return process.returncode
 
 
 class EchoServer:

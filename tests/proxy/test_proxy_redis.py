@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from proxy_support import free_port, stop_process, wait_until
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+from harness.servers.base import MissingServerError, which
+from tests.support import wait_for
 
 
 def redis_client(port: int, timeout: float) -> redis.Redis:
@@ -24,31 +20,14 @@ def redis_client(port: int, timeout: float) -> redis.Redis:
 
 
 @pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    if not Path(REDIS_SERVER).exists():
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    with (workdir / "redis.log").open("wb") as log:
-        process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+def redis_port(request: pytest.FixtureRequest) -> int:
+    """The session's Redis (the tests only read and write through the proxy, they never
+    stop the server, so it needs no private one); skipped where Redis is not installed."""
     try:
-        direct = redis_client(port, 0.5)
-
-        def answers() -> bool:
-            try:
-                return bool(direct.ping())
-            except redis.RedisError:
-                return False
-
-        wait_until(answers, 10, "redis-server to answer PING")
-        direct.close()
-        yield port
-    finally:
-        stop_process(process)
+        which("redis-server", "redis-server")
+    except MissingServerError as exc:
+        pytest.skip(str(exc))
+    return request.getfixturevalue("redis_server").port
 
 
 def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_port):
@@ -66,7 +45,7 @@ def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_port):
             client.ping()  # new connections are refused too
 
         api.enable(proxy.name)
-        wait_until(lambda: _pings(client), 5, "PING through the re-enabled proxy")
+        wait_for(lambda: _pings(client), 5, "PING through the re-enabled proxy")
         assert client.get("gauntlet:key") == b"value"
     finally:
         client.close()
@@ -85,7 +64,7 @@ def test_redis_latency_and_timeout_toxics(api, redis_port):
         with pytest.raises(redis.TimeoutError):
             client.ping()
         api.remove_toxic(proxy.name, "timeout_downstream")
-        wait_until(lambda: _pings(client), 5, "PING after the partition heals")
+        wait_for(lambda: _pings(client), 5, "PING after the partition heals")
     finally:
         client.close()
 

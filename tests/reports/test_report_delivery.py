@@ -241,7 +241,9 @@ def test_synthetic_truth_is_not_trivial(full_run):
     t = full_run.truth
     # The partition must have done damage, or the phase tests below prove nothing.
     assert t.lost_live_by_phase.get("fault", 0) > 20
-    assert t.lost_live > t.lost_eventual - t.lost_live > 0 or t.lost_live != t.lost_eventual
+    # Both kinds of loss, and different counts, so a checker that confused them fails:
+    # more lost live than for good means some live losses were recovered by a resume.
+    assert t.lost_live > t.lost_eventual > 0
     assert t.recovered > 0 and t.duplicated > 0 and t.late > 0
 
 
