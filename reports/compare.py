@@ -11,28 +11,19 @@ name. The plots reuse reports/series.py and reports/plots.py on each run's table
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from reports import delivery, plots, series
-from reports.delivery import DeliveryAnalysis, DeliveryOptions
-from reports.html import _CSS, _badge, _e, _num, _table
-from reports.records import RunData, load_run
+from reports import plots, series
+from reports.comparison import ComparedRun, compared_run
+from reports.delivery import DeliveryOptions
+from reports.html import CSS, badge, esc, figure, num, recovery_cells, section, table
+from reports.records import RunData, load_run, write_atomic
 from reports.thresholds import format_value
-from reports.verdict import RunVerdict, evaluate_run
+from reports.verdict import latency_summary
 
 COMPARE_SECTIONS = ("runs", "slo", "delivery", "faults", "plots")
-
-
-@dataclass
-class ComparedRun:
-    label: str
-    run: RunData
-    verdict: RunVerdict
-    analysis: DeliveryAnalysis | None
 
 
 def build_comparison(run_dirs: Sequence[str | Path], out: str | Path, slo: Sequence[str] | None = None, *,
@@ -42,27 +33,19 @@ def build_comparison(run_dirs: Sequence[str | Path], out: str | Path, slo: Seque
     if len(run_dirs) < 2:
         raise ValueError("a comparison needs at least two run directories")
     options = options or DeliveryOptions()
-    runs = [_compared(load_run(d), slo, use_default_slo, options) for d in run_dirs]
-    for i, r in enumerate(runs):
-        if labels and i < len(labels):
-            r.label = labels[i]
+    runs = []
+    for i, run_dir in enumerate(run_dirs):
+        run = load_run(run_dir)
+        label = labels[i] if labels and i < len(labels) else _default_label(run)
+        runs.append(compared_run(run, label, label, slo, use_default_slo=use_default_slo, options=options))
     _unique_labels(runs)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_render(runs, options), encoding="utf-8")
-    return path
+    return write_atomic(path, _render(runs, options))
 
 
-def _compared(run: RunData, slo: Sequence[str] | None, use_default_slo: bool,
-              options: DeliveryOptions) -> ComparedRun:
-    verdict = evaluate_run(run, slo, use_default_slo=use_default_slo, options=options, write=False)
-    try:
-        analysis: DeliveryAnalysis | None = delivery.analyze(run, options)
-    except Exception as exc:  # the verdicts already say unknown
-        analysis = None
-        run.warnings.append(f"delivery analysis failed: {exc}")
-    label = str(run.meta.stack.get("broker") or run.meta.name or run.run_dir.name)
-    return ComparedRun(label, run, verdict, analysis)
+def _default_label(run: RunData) -> str:
+    return str(run.meta.stack.get("broker") or run.meta.name or run.run_dir.name)
 
 
 def _unique_labels(runs: list[ComparedRun]) -> None:
@@ -79,23 +62,19 @@ def _render(runs: list[ComparedRun], options: DeliveryOptions) -> str:
     sections = [_runs(runs), _slo(runs), _delivery(runs), _faults(runs), _plots(runs, options)]
     title = " vs ".join(labels)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>gauntlet comparison — {_e(title)}</title><style>{_CSS}</style></head><body>"
-            f"<header><h1>{_badge(max(r.verdict.verdict for r in runs))} {_e(title)}</h1></header>"
+            f"<title>gauntlet comparison — {esc(title)}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>{badge(max(r.verdict.verdict for r in runs))} {esc(title)}</h1></header>"
             + "".join(sections) + "</body></html>\n")
-
-
-def _section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
 
 
 def _runs(runs: list[ComparedRun]) -> str:
     rows = []
     for r in runs:
         failed = ", ".join(c.name for c in r.verdict.failed) or "—"
-        rows.append([_e(r.label), _badge(r.verdict.verdict), _e(r.run.meta.name), _e(r.run.meta.seed),
-                     _num(round(r.run.duration)), _e(str(r.run.run_dir)), _e(failed)])
-    return _section("runs", "Runs", _table(["run", "verdict", "name", "seed", "seconds", "directory",
-                                            "failed checks"], rows))
+        rows.append([esc(r.label), badge(r.verdict.verdict), esc(r.run.meta.name), esc(r.run.meta.seed),
+                     num(round(r.run.duration)), esc(str(r.run.run_dir)), esc(failed)])
+    return section("runs", "Runs", table(["run", "verdict", "name", "seed", "seconds", "directory",
+                                          "failed checks"], rows))
 
 
 def _slo(runs: list[ComparedRun]) -> str:
@@ -105,13 +84,13 @@ def _slo(runs: list[ComparedRun]) -> str:
             conditions.setdefault(f"{s.selector}: {s.condition}", None)
     rows = []
     for name in conditions:
-        cells = [_e(name)]
+        cells = [esc(name)]
         for r in runs:
             match = next((s for s in r.verdict.slo if f"{s.selector}: {s.condition}" == name), None)
             cells.append("—" if match is None else
-                         f"{_badge(match.verdict)} {_e(format_value(match.observed, match.unit, match.aggregation))}")
+                         f"{badge(match.verdict)} {esc(format_value(match.observed, match.unit, match.aggregation))}")
         rows.append(cells)
-    return _section("slo", "Latency targets", _table(["target"] + [r.label for r in runs], rows))
+    return section("slo", "Latency targets", table(["target"] + [r.label for r in runs], rows))
 
 
 _COUNTS = (("owed deliveries", "expected_eventual"), ("lost for good", "lost_eventual"),
@@ -123,38 +102,36 @@ _COUNTS = (("owed deliveries", "expected_eventual"), ("lost for good", "lost_eve
 def _delivery(runs: list[ComparedRun]) -> str:
     rows = []
     for title, attr in _COUNTS:
-        rows.append([_e(title)] + [_num(getattr(r.analysis.counts, attr)) if r.analysis else "—" for r in runs])
+        rows.append([esc(title)] + [num(getattr(r.analysis.counts, attr)) if r.analysis else "—" for r in runs])
+    summaries = [latency_summary(r.analysis.latency) if r.analysis else {} for r in runs]
     for path in ("same", "cross"):
-        for q in (50, 99):
-            cells = [_e(f"delivery p{q} {path}-instance (ms)")]
-            for r in runs:
-                lat = r.analysis.latency if r.analysis else pd.DataFrame(columns=["path", "latency_ms"])
-                values = lat.loc[lat["path"] == path, "latency_ms"].to_numpy()
-                cells.append(_num(float(np.percentile(values, q))) if len(values) else "—")
-            rows.append(cells)
-    return _section("delivery", "Delivery", _table([""] + [r.label for r in runs], rows))
+        for q in ("p50", "p99"):
+            rows.append([esc(f"delivery {q} {path}-instance (ms)")]
+                        + [num(s[path][q]) if s else "—" for s in summaries])
+    return section("delivery", "Delivery", table([""] + [r.label for r in runs], rows))
 
 
 def _faults(runs: list[ComparedRun]) -> str:
     rows = []
     for r in runs:
         for f in (r.analysis.recovery if r.analysis else []):
-            rows.append([_e(r.label), _e(f.fault_id), _e(f.kind), _e(f.target), _num(f.lost_live_inside),
-                         _num(f.lost_eventual_inside),
-                         _e(f"{f.first_delivery_s:.2f} s" if f.first_delivery_s is not None else "—"),
-                         _e(f"{f.p99_recovered_s:.1f} s" if f.p99_recovered_s is not None else "—"), _e(f.status)])
-    body = (_table(["run", "fault", "kind", "target", "lost live inside", "lost for good inside",
-                    "first delivery after heal", "p99 recovered after", "recovery"], rows)
+            rows.append([esc(r.label), esc(f.fault_id), esc(f.kind), esc(f.target), num(f.lost_live_inside),
+                         num(f.lost_eventual_inside), *recovery_cells(f), esc(f.status)])
+    body = (table(["run", "fault", "kind", "target", "lost live inside", "lost for good inside",
+                   "first delivery after heal", "p99 recovered after", "recovery"], rows)
             if rows else "<p>No faults in these runs.</p>")
-    return _section("faults", "Faults and recovery", body)
+    return section("faults", "Faults and recovery", body)
 
 
 def _plots(runs: list[ComparedRun], options: DeliveryOptions) -> str:
-    width = series.bucket_seconds(max(max(r.run.duration for r in runs), 1.0))
-    spans = {r.label: series.fault_spans(r.run.faults, r.run.t0, r.run.t_end) for r in runs}
+    # Aligned on each run's load start: run.json's start includes bringing the stack
+    # up, which takes longer for some brokers than for others.
+    starts = {r.label: r.run.load_span()[0] for r in runs}
+    width = series.bucket_seconds(max(max(r.run.t_end - starts[r.label] for r in runs), 1.0))
+    spans = {r.label: series.fault_spans(r.run.faults, starts[r.label], r.run.t_end) for r in runs}
     cdf_values, ws_p99, http_p99, lost = {}, {}, {}, {}
     for r in runs:
-        t0 = r.run.t0
+        t0 = starts[r.label]
         if r.analysis is not None:
             lat = r.analysis.latency
             cdf_values[r.label] = lat["latency_ms"].to_numpy()
@@ -165,17 +142,14 @@ def _plots(runs: list[ComparedRun], options: DeliveryOptions) -> str:
         http_p99[r.label] = series.latency_series(http, t0, width)
     body = ""
     if cdf_values:
-        body += _img(plots.delivery_cdf(series.latency_cdf(cdf_values), options.late_after_s * 1000.0),
-                     "delivery latency CDF per run")
-    body += _img(plots.runs_over_time(ws_p99, "p99", spans, "delivery latency p99 per run", "ms"),
-                 "delivery p99 over time per run")
-    body += _img(plots.runs_over_time(http_p99, "p99", spans, "HTTP latency p99 per run (all endpoints)", "ms"),
-                 "HTTP p99 over time per run")
-    body += _img(plots.runs_over_time(lost, "lost_eventual", spans,
-                                      f"deliveries lost for good per {width:g} s, by publish time", "lost"),
-                 "loss over time per run")
-    return _section("plots", "Side by side", body)
-
-
-def _img(fig, alt: str) -> str:
-    return f'<figure><img alt="{_e(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
+        body += figure(plots.delivery_cdf(series.latency_cdf(cdf_values), options.late_after_s * 1000.0),
+                       "delivery latency CDF per run")
+    body += figure(plots.runs_over_time(ws_p99, "p99", spans, "delivery latency p99 per run", "ms"),
+                   "delivery p99 over time per run")
+    body += figure(plots.runs_over_time(http_p99, "p99", spans, "HTTP latency p99 per run (all endpoints)", "ms"),
+                   "HTTP p99 over time per run")
+    body += figure(plots.runs_over_time(lost, "lost_eventual", spans,
+                                        f"deliveries lost for good per {width:g} s, by publish time", "lost"),
+                   "loss over time per run")
+    note = '<p class="sub">Times are seconds since each run\'s load started.</p>'
+    return section("plots", "Side by side", note + body)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reports.records import RecordError
+from reports.records import RecordError, write_atomic
 
 PLAN_FILE = "compare.json"
 PLAN_VERSION = 1
@@ -113,11 +113,7 @@ class ComparePlan:
 
 
 def write_plan(compare_dir: Path, plan: ComparePlan) -> Path:
-    path = Path(compare_dir) / PLAN_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(plan.to_dict(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(Path(compare_dir) / PLAN_FILE, json.dumps(plan.to_dict(), indent=2) + "\n")
 
 
 def read_plan(compare_dir: str | Path) -> ComparePlan:

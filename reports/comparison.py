@@ -23,38 +23,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from reports import delivery
-from reports.compare import ComparedRun
+from reports import delivery, series
 from reports.compare_plan import ComparePlan, RateResult, read_plan
-from reports.delivery import DeliveryOptions
+from reports.delivery import DeliveryAnalysis, DeliveryOptions
 from reports.phases import STEADY
-from reports.records import FaultWindow, RunData, load_run
+from reports.records import FaultWindow, RunData, load_run, write_atomic
+from reports.series import Percentiles
 from reports.thresholds import format_value
-from reports.verdict import Verdict, compose, evaluate_run
+from reports.verdict import RunVerdict, Verdict, compose, evaluate_run, jsonable
 
 FIGURES_FILE = "figures.json"
 FIGURES_VERSION = 1
 SLOWED_MS = 50.0
 
 
-@dataclass(frozen=True)
-class Percentiles:
-    count: int = 0
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    max: float | None = None
+@dataclass
+class ComparedRun:
+    """One run of a comparison, evaluated; `label` tells repeats of a broker apart."""
 
-    @classmethod
-    def of(cls, values: np.ndarray) -> Percentiles:
-        v = np.asarray(values, dtype="float64")
-        v = v[~np.isnan(v)]
-        if not len(v):
-            return cls()
-        p50, p95, p99 = (float(x) for x in np.percentile(v, [50, 95, 99]))
-        return cls(len(v), p50, p95, p99, float(v.max()))
+    broker: str
+    label: str
+    run: RunData
+    verdict: RunVerdict
+    analysis: DeliveryAnalysis | None
 
 
 @dataclass(frozen=True)
@@ -163,7 +155,6 @@ class Comparison:
     brokers: list[BrokerFigures]
     runs: list[ComparedRun]  # every run, labelled "broker" or "broker #k"
     options: DeliveryOptions
-    load_start: dict[str, float] = field(default_factory=dict)  # run label -> first record time
     notes: list[str] = field(default_factory=list)
 
 
@@ -178,42 +169,37 @@ def compare(compare_dir: str | Path, slo: Sequence[str] | None = None, *, use_de
     slo = list(slo or ())
     runs: list[ComparedRun] = []
     figures: list[BrokerFigures] = []
-    starts: dict[str, float] = {}
     notes = list(plan.notes)
     for broker in plan.brokers:
         mine = []
         for entry in plan.runs_of(broker):
-            run = load_run(directory / entry.run_dir)
-            verdict = evaluate_run(run, slo, use_default_slo=use_default_slo, options=options, write=False)
             label = broker if plan.repeats == 1 else f"{broker} #{entry.repeat}"
-            try:
-                analysis = delivery.analyze(run, options)
-            except Exception as exc:  # the run's own report says unknown; here it cannot count
-                notes.append(f"{label}: left out, its delivery analysis failed: {type(exc).__name__}: {exc}")
+            r = compared_run(load_run(directory / entry.run_dir), broker, label, slo,
+                             use_default_slo=use_default_slo, options=options)
+            if r.analysis is None:  # the run's own report says unknown; here it cannot count
+                notes.append(f"{label}: left out, its {r.run.warnings[-1]}")
                 continue
-            mine.append(ComparedRun(label, run, verdict, analysis))
-            starts[label] = load_span(run)[0]
+            mine.append(r)
         if not mine:
             notes.append(f"{broker}: no finished run to compare")
             continue
         runs.extend(mine)
         rate = next((r for r in plan.rate if r.broker == broker), None)
         figures.append(broker_figures(broker, mine, options, rate, directory))
-    return Comparison(directory, plan, figures, runs, options, starts, notes)
+    return Comparison(directory, plan, figures, runs, options, notes)
 
 
-def load_span(run: RunData) -> tuple[float, float]:
-    """First and last record time (the load), else the run's own span."""
-    lows, highs = [], []
-    for frame, column in ((run.pub, "ts_sent"), (run.http, "ts"), (run.conn, "ts"), (run.recv, "ts")):
-        values = frame[column].to_numpy(dtype="float64") if len(frame) else np.array([])
-        values = values[~np.isnan(values)]
-        if len(values):
-            lows.append(values.min())
-            highs.append(values.max())
-    if not lows:
-        return run.t0, run.t_end
-    return float(min(lows)), float(max(highs))
+def compared_run(run: RunData, broker: str, label: str, slo: Sequence[str] | None, *, use_default_slo: bool = True,
+                 options: DeliveryOptions | None = None) -> ComparedRun:
+    """Evaluate a run for a comparison, leaving its summary.json alone. A failed
+    delivery analysis leaves `analysis` None and says why in the run's warnings."""
+    verdict = evaluate_run(run, slo, use_default_slo=use_default_slo, options=options, write=False)
+    try:
+        analysis: DeliveryAnalysis | None = delivery.analyze(run, options)
+    except Exception as exc:  # the verdicts already say unknown
+        analysis = None
+        run.warnings.append(f"delivery analysis failed: {type(exc).__name__}: {exc}")
+    return ComparedRun(broker, label, run, verdict, analysis)
 
 
 def broker_figures(broker: str, runs: list[ComparedRun], options: DeliveryOptions, rate: RateResult | None,
@@ -223,12 +209,9 @@ def broker_figures(broker: str, runs: list[ComparedRun], options: DeliveryOption
     counts = dict(publishes=0, acknowledged=0, frames=0, expected_live=0, lost_live=0, lost_eventual=0,
                   duplicated=0, misrouted=0, unexpected=0, late=0)
     for r in runs:
-        start, end = load_span(r.run)
+        start, end = r.run.load_span()
         seconds += max(end - start, 1e-9)
-        pub = r.run.pub
-        ok = pub["outcome"].astype(object).to_numpy() == "ok"
-        publish_ms.append(((pub["ts_ack"].to_numpy(dtype="float64") - pub["ts_sent"].to_numpy(dtype="float64"))
-                           * 1000.0)[ok])
+        publish_ms.append(series.ok_publish_latency(r.run.pub)[1])
         lat = r.analysis.latency["latency_ms"].to_numpy(dtype="float64")
         delivery_ms.append(lat)
         steady_ms.append(lat[(r.analysis.latency["phase"] == STEADY).to_numpy()])
@@ -240,7 +223,7 @@ def broker_figures(broker: str, runs: list[ComparedRun], options: DeliveryOption
         broker=broker, run_dirs=[_relative(r.run.run_dir, directory) for r in runs],
         verdict=compose(r.verdict.verdict for r in runs), load_seconds=seconds,
         publishes=counts["publishes"], acknowledged=counts["acknowledged"],
-        throughput_per_s=counts["acknowledged"] / seconds, deliveries_per_s=len_frames(runs) / seconds,
+        throughput_per_s=counts["acknowledged"] / seconds, deliveries_per_s=counts["frames"] / seconds,
         publish=Percentiles.of(np.concatenate(publish_ms)), delivery=Percentiles.of(np.concatenate(delivery_ms)),
         delivery_steady=Percentiles.of(np.concatenate(steady_ms)),
         delivery_p99_per_repeat=p99s, expected_live=counts["expected_live"], lost_live=counts["lost_live"],
@@ -249,10 +232,6 @@ def broker_figures(broker: str, runs: list[ComparedRun], options: DeliveryOption
         checks=_check_rows(runs), targets=_target_rows(runs),
         mechanism=_sum_mechanisms([replica_mechanism(r.run.run_dir) for r in runs]), rate=rate,
     )
-
-
-def len_frames(runs: list[ComparedRun]) -> int:
-    return sum(len(r.run.recv) for r in runs)
 
 
 _STATUS_ORDER = ("recovered", "not observed", "slow", "not recovered", "not healed", "not injected")
@@ -288,8 +267,8 @@ def fault_effects(runs: list[ComparedRun], options: DeliveryOptions) -> list[Fau
             pub_sent = r.run.pub["ts_sent"].to_numpy(dtype="float64")
             in_pub = (pub_sent >= fault.start) & (pub_sent <= end)
             total["publishes"] += int(in_pub.sum())
-            total["publish_failed"] += int((r.run.pub["outcome"].astype(object).to_numpy()[in_pub] != "ok").sum())
-        start = load_span(first_run.run)[0]
+            total["publish_failed"] += int((~series.acknowledged(r.run.pub)[in_pub]).sum())
+        start = first_run.run.load_span()[0]
         effects.append(FaultEffect(
             fault_id=fault_id, label=first.label, start_s=first.start - start,
             seconds=first.end_or(first_run.run.t_end) - first.start, inside=Percentiles.of(np.concatenate(inside_ms)),
@@ -376,26 +355,5 @@ def write_figures(comparison: Comparison, answers: Sequence[str], recommendation
         "repeats": comparison.plan.repeats, "brokers": [b.to_dict() for b in comparison.brokers],
         "answers": list(answers), "recommendation": recommendation,
     }
-    path = comparison.directory / FIGURES_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, Verdict):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if value is pd.NA:
-        return None
-    return value
+    text = json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n"
+    return write_atomic(comparison.directory / FIGURES_FILE, text)

@@ -24,7 +24,7 @@ import pandas as pd
 from reports import delivery, plots, series
 from reports.delivery import DeliveryAnalysis, DeliveryOptions
 from reports.phases import AFTER_HEAL, FAULT, STEADY
-from reports.records import RunData, load_run
+from reports.records import RunData, load_run, write_atomic
 from reports.thresholds import format_value, holds, observed_by_phase
 from reports.verdict import RunVerdict, Verdict, evaluate_run, latency_summary
 
@@ -56,24 +56,19 @@ def write_report(run: RunData, verdict: RunVerdict, options: DeliveryOptions | N
         analysis = None
         run.warnings.append(f"delivery analysis failed: {type(exc).__name__}: {exc}")
     page = _Page(run, verdict, analysis, options)
-    body = page.render()
-    path = run.run_dir / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(run.run_dir / "report.html", page.render())
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _badge(verdict: Verdict | str | None) -> str:
+def badge(verdict: Verdict | str | None) -> str:
     v = verdict.value if isinstance(verdict, Verdict) else (verdict or "n/a")
-    return f'<span class="badge {_e(v)}">{_e(v.upper())}</span>'
+    return f'<span class="badge {esc(v)}">{esc(v.upper())}</span>'
 
 
-def _num(value: float | int | None, digits: int = 1) -> str:
+def num(value: float | int | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "—"
     if isinstance(value, (int, np.integer)):
@@ -81,11 +76,27 @@ def _num(value: float | int | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     """Cells are HTML already (escaped by the caller)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section(sid: str, title: str, body: str) -> str:
+    """A report section; its id is what tools and tests find it by."""
+    return f'<section id="{sid}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def figure(fig: Any, alt: str) -> str:
+    """A plot as an inline PNG, so the page needs no other file."""
+    return f'<figure><img alt="{esc(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
+
+
+def recovery_cells(r: delivery.FaultRecovery) -> list[str]:
+    """First delivery after the heal and delivery p99 back to steady, as table cells."""
+    return [esc(f"{r.first_delivery_s:.2f} s" if r.first_delivery_s is not None else "—"),
+            esc(f"{r.p99_recovered_s:.1f} s" if r.p99_recovered_s is not None else "—")]
 
 
 class _Page:
@@ -97,6 +108,8 @@ class _Page:
         self.spans = series.fault_spans(run.faults, self.t0, run.t_end)
         self.csv_dir = run.run_dir / "csv"
         self.exports: list[str] = []
+        # Both the headline and the targets table show where each target broke.
+        self.slo_phases = [observed_by_phase(run, r, options) for r in verdict.slo]
 
     # -- page ----------------------------------------------------------------------
 
@@ -112,9 +125,9 @@ class _Page:
         return (
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>gauntlet report — {_e(name)}</title><style>{_CSS}</style></head><body>"
-            f"<header><h1>{_badge(self.v.verdict)} {_e(name)}</h1>"
-            f"<p class=\"sub\">{_e(self._when())} · exit code {self.v.exit_code}</p>"
+            f"<title>gauntlet report — {esc(name)}</title><style>{CSS}</style></head><body>"
+            f"<header><h1>{badge(self.v.verdict)} {esc(name)}</h1>"
+            f"<p class=\"sub\">{esc(self._when())} · exit code {self.v.exit_code}</p>"
             f"{self._headline()}<nav>{nav}</nav></header>"
             + "".join(sections) + "</body></html>\n"
         )
@@ -129,7 +142,7 @@ class _Page:
         unknown = [c for c in self.v.checks if c.verdict is Verdict.UNKNOWN]
         if failed:
             items.append(f"<b>{len(failed)} of {len(self.v.checks)} checks failed</b>: "
-                         + ", ".join(_e(c.name) for c in failed[:8]) + ("…" if len(failed) > 8 else ""))
+                         + ", ".join(esc(c.name) for c in failed[:8]) + ("…" if len(failed) > 8 else ""))
         else:
             items.append(f"All {len(self.v.checks)} checks passed" + (f", {len(unknown)} unknown" if unknown else ""))
         if self.a is not None and self.a.counts.expected_eventual:
@@ -141,20 +154,19 @@ class _Page:
                 f"({share:.2f} %); <b>{c.lost_eventual:,} lost for good</b>; live {c.lost_live:,} missed "
                 f"({fault_live:,} during faults or heal windows); {c.duplicated:,} duplicated, "
                 f"{c.unexpected:,} unexpected, {c.misrouted:,} misrouted, {c.recovered:,} recovered.")
-        broken = [r for r in self.v.slo if r.verdict is Verdict.FAIL]
-        for r in broken[:5]:
-            phases = observed_by_phase(self.run, r, self.o)
+        broken = [(r, phases) for r, phases in zip(self.v.slo, self.slo_phases) if r.verdict is Verdict.FAIL]
+        for r, phases in broken[:5]:
             where = [f"{_PHASE_NAMES[p]} {format_value(x, r.unit, r.aggregation)}" for p, x in phases.items()
                      if x is not None and not holds(r, x)]
-            items.append(f"<b>Target missed</b>: {_e(r.selector)} {_e(r.aggregation)} = "
-                         f"{_e(format_value(r.observed, r.unit, r.aggregation))}, target {_e(r.op)} "
-                         f"{_e(format_value(r.target, r.unit, r.aggregation))}"
-                         + (f" — broken {_e(', '.join(where))}" if where else ""))
+            items.append(f"<b>Target missed</b>: {esc(r.selector)} {esc(r.aggregation)} = "
+                         f"{esc(format_value(r.observed, r.unit, r.aggregation))}, target {esc(r.op)} "
+                         f"{esc(format_value(r.target, r.unit, r.aggregation))}"
+                         + (f" — broken {esc(', '.join(where))}" if where else ""))
         if self.a is not None:
             for f in self.a.recovery:
-                items.append(f"<b>Fault {_e(f.fault_id)}</b> {_e(f.kind)} {_e(f.target)}: "
+                items.append(f"<b>Fault {esc(f.fault_id)}</b> {esc(f.kind)} {esc(f.target)}: "
                              f"{f.lost_live_inside:,} of {f.expected_live_inside:,} live deliveries lost inside, "
-                             f"{f.lost_eventual_inside:,} for good; {_e(self._recovery_text(f))}")
+                             f"{f.lost_eventual_inside:,} for good; {esc(self._recovery_text(f))}")
         return '<ul class="headline">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
     @staticmethod
@@ -165,47 +177,40 @@ class _Page:
 
     # -- sections ------------------------------------------------------------------
 
-    def _section(self, sid: str, title: str, body: str) -> str:
-        return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
-
-    def _img(self, fig: Any, alt: str) -> str:
-        return f'<figure><img alt="{_e(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
-
     def _export(self, frame: pd.DataFrame, name: str) -> None:
         # Full precision: epoch seconds need more digits than any %g would keep.
         frame.to_csv(self.csv_dir / name, index=False)
         self.exports.append(name)
 
     def _verdict(self) -> str:
-        rows = [[_badge(c.verdict), _e(c.name), _e(c.summary)] for c in self.v.checks]
-        return self._section("verdict", "Checks", _table(["verdict", "check", "summary"], rows, "checks"))
+        rows = [[badge(c.verdict), esc(c.name), esc(c.summary)] for c in self.v.checks]
+        return section("verdict", "Checks", table(["verdict", "check", "summary"], rows, "checks"))
 
     def _slo(self) -> str:
         rows = []
-        for r in self.v.slo:
-            phases = observed_by_phase(self.run, r, self.o)
+        for r, phases in zip(self.v.slo, self.slo_phases):
             cells = []
             for p in (STEADY, FAULT, AFTER_HEAL):
                 x = phases.get(p)
                 cls = "" if x is None else ("ok" if holds(r, x) else "bad")
-                cells.append(f'<span class="{cls}">{_e(format_value(x, r.unit, r.aggregation))}</span>'
+                cells.append(f'<span class="{cls}">{esc(format_value(x, r.unit, r.aggregation))}</span>'
                              if p in phases else "")
-            rows.append([_badge(r.verdict), _e(r.selector), _e(f"{r.aggregation} {r.op} "
+            rows.append([badge(r.verdict), esc(r.selector), esc(f"{r.aggregation} {r.op} "
                          f"{format_value(r.target, r.unit, r.aggregation)}"),
-                         f"<b>{_e(format_value(r.observed, r.unit, r.aggregation))}</b>", _num(r.samples), *cells,
-                         _e(r.source)])
+                         f"<b>{esc(format_value(r.observed, r.unit, r.aggregation))}</b>", num(r.samples), *cells,
+                         esc(r.source)])
         if not rows:
             body = "<p>No latency targets were set.</p>"
         else:
-            body = _table(["", "metric", "target", "observed", "samples", "steady", "in faults", "after heal",
-                           "source"], rows, "slo")
+            body = table(["", "metric", "target", "observed", "samples", "steady", "in faults", "after heal",
+                          "source"], rows, "slo")
             self._export(pd.DataFrame([r.to_dict() for r in self.v.slo]).drop(columns=["tags"]), "slo.csv")
-        return self._section("slo", "Latency targets (SLO)", body)
+        return section("slo", "Latency targets (SLO)", body)
 
     def _delivery(self) -> str:
         a = self.a
         if a is None:
-            return self._section("delivery", "Delivery", "<p>Delivery analysis failed; see the checks.</p>")
+            return section("delivery", "Delivery", "<p>Delivery analysis failed; see the checks.</p>")
         c = a.counts
         totals = [
             ("publishes (ok / fail / unknown)", f"{c.publishes:,} ({c.acknowledged:,} / {c.failed:,} / {c.unknown:,})"),
@@ -222,26 +227,26 @@ class _Page:
             (f"late (> {self.o.late_after_s:g} s)", f"{c.late:,}"),
             ("out of order", f"{c.out_of_order:,}"),
         ]
-        rows = [[_e(k), f"<b>{_e(v)}</b>"] for k, v in totals]
+        rows = [[esc(k), f"<b>{esc(v)}</b>"] for k, v in totals]
         phase_rows = []
         for phase, row in a.by_phase.iterrows():
-            phase_rows.append([_e(_PHASE_NAMES.get(str(phase), phase)), _num(int(row["expected_live"])),
-                               _num(int(row["lost_live"])), _num(int(row["expected_eventual"])),
-                               _num(int(row["lost_eventual"])), _num(int(row["duplicated"])), _num(int(row["late"])),
-                               _num(row["latency_p99_ms"])])
+            phase_rows.append([esc(_PHASE_NAMES.get(str(phase), phase)), num(int(row["expected_live"])),
+                               num(int(row["lost_live"])), num(int(row["expected_eventual"])),
+                               num(int(row["lost_eventual"])), num(int(row["duplicated"])), num(int(row["late"])),
+                               num(row["latency_p99_ms"])])
         lat = latency_summary(a.latency)
-        lat_rows = [[_e(k), _num(v["count"]), _num(v["p50"]), _num(v["p95"]), _num(v["p99"]), _num(v["max"])]
+        lat_rows = [[esc(k), num(v["count"]), num(v["p50"]), num(v["p95"]), num(v["p99"]), num(v["max"])]
                     for k, v in lat.items()]
-        notes = "".join(f"<li>{_e(n)}</li>" for n in a.notes)
+        notes = "".join(f"<li>{esc(n)}</li>" for n in a.notes)
         self._export(a.by_phase.reset_index(), "delivery_by_phase.csv")
         self._export(a.lost.head(100_000), "delivery_lost.csv")
         body = (
-            '<div class="cols"><div>' + _table(["", "count"], rows, "kv") + "</div><div>"
+            '<div class="cols"><div>' + table(["", "count"], rows, "kv") + "</div><div>"
             + "<h3>By phase</h3>"
-            + _table(["phase", "owed live", "lost live", "owed", "lost for good", "duplicated", "late", "p99 ms"],
-                     phase_rows)
+            + table(["phase", "owed live", "lost live", "owed", "lost for good", "duplicated", "late", "p99 ms"],
+                    phase_rows)
             + "<h3>Delivery latency (ms), live first deliveries</h3>"
-            + _table(["path", "count", "p50", "p95", "p99", "max"], lat_rows)
+            + table(["path", "count", "p50", "p95", "p99", "max"], lat_rows)
             + "</div></div>"
             + (f"<ul class=\"notes\">{notes}</ul>" if notes else "")
             + f'<p class="sub">Live: the subscriber had one connection open from the publish until its '
@@ -249,37 +254,34 @@ class _Page:
               "after it, so a resume could bring the message. Phases: a fault window, the "
               f"{self.o.heal_window_s:g} s after its heal, and steady state otherwise.</p>"
         )
-        return self._section("delivery", "Delivery", body)
+        return section("delivery", "Delivery", body)
 
     def _faults(self) -> str:
         if not self.run.faults:
-            return self._section("faults", "Faults", "<p>No faults in this run.</p>")
+            return section("faults", "Faults", "<p>No faults in this run.</p>")
         recovery = {r.fault_id: r for r in self.a.recovery} if self.a is not None else {}
         rows, export = [], []
         for f in self.run.faults:
             r = recovery.get(f.id)
             end = f.end_or(self.run.t_end)
             window = f"{f.start - self.t0:,.1f}–{end - self.t0:,.1f} s ({end - f.start:,.1f} s)"
-            cells = [_e(f.id), _e(f.kind), _e(f.target), _e(window), _e(f.outcome)]
+            cells = [esc(f.id), esc(f.kind), esc(f.target), esc(window), esc(f.outcome)]
             if r is not None:
-                cells += [_num(r.expected_live_inside), _num(r.lost_live_inside), _num(r.lost_eventual_inside),
-                          _num(r.lost_live_after_heal),
-                          _e(f"{r.first_delivery_s:.2f} s" if r.first_delivery_s is not None else "—"),
-                          _e(f"{r.p99_recovered_s:.1f} s" if r.p99_recovered_s is not None else "—"),
-                          _e(r.status)]
+                cells += [num(r.expected_live_inside), num(r.lost_live_inside), num(r.lost_eventual_inside),
+                          num(r.lost_live_after_heal), *recovery_cells(r), esc(r.status)]
                 export.append(r.to_dict())
             else:
                 cells += ["—"] * 7
             rows.append(cells)
         if export:
             self._export(pd.DataFrame(export), "faults.csv")
-        body = _table(["id", "kind", "target", "window", "journal", "owed live inside", "lost live inside",
-                       "lost for good inside", "lost live after heal", "first delivery after heal",
-                       "p99 recovered after", "recovery"], rows, "faults")
+        body = table(["id", "kind", "target", "window", "journal", "owed live inside", "lost live inside",
+                      "lost for good inside", "lost live after heal", "first delivery after heal",
+                      "p99 recovered after", "recovery"], rows, "faults")
         body += (f'<p class="sub">Recovery: from the heal to the start of the first {self.o.rolling_window_s:g} s '
                  f"window whose delivery p99 is within {self.o.recovery_factor:g}× its steady level "
                  "(deliveries to or from the target replica, cross-instance).</p>")
-        return self._section("faults", "Faults and recovery", body)
+        return section("faults", "Faults and recovery", body)
 
     def _latency(self) -> str:
         http = series.latency_series(series.http_latency_samples(self.run.http), self.t0, self.width)
@@ -289,20 +291,20 @@ class _Page:
         self._export(pd.concat([http, pub, ws], ignore_index=True), "latency.csv")
         targets = {f"{r.aggregation} target": r.target for r in self.v.slo
                    if r.metric == "http_req_duration" and not r.tags and r.aggregation.startswith("p(")}
-        body = self._img(plots.latency_over_time(http, self.spans, "HTTP latency per endpoint", targets),
-                         "HTTP latency over time per endpoint")
-        body += self._img(plots.latency_over_time(pub, self.spans,
-                                                  "publish latency: raw (from send) and corrected (from schedule)"),
-                          "publish latency over time, raw and corrected")
-        body += self._img(plots.latency_over_time(ws, self.spans, "WebSocket delivery latency"),
-                          "delivery latency over time")
-        return self._section("latency", "Latency over time", body)
+        body = figure(plots.latency_over_time(http, self.spans, "HTTP latency per endpoint", targets),
+                      "HTTP latency over time per endpoint")
+        body += figure(plots.latency_over_time(pub, self.spans,
+                                               "publish latency: raw (from send) and corrected (from schedule)"),
+                       "publish latency over time, raw and corrected")
+        body += figure(plots.latency_over_time(ws, self.spans, "WebSocket delivery latency"),
+                       "delivery latency over time")
+        return section("latency", "Latency over time", body)
 
     def _throughput(self) -> str:
         data = series.throughput_series(self.run.http, self.run.pub, self.t0, self.width)
         self._export(data, "throughput.csv")
-        return self._section("throughput", "Throughput and errors",
-                             self._img(plots.throughput(data, self.spans), "throughput and errors over time"))
+        return section("throughput", "Throughput and errors",
+                       figure(plots.throughput(data, self.spans), "throughput and errors over time"))
 
     def _load(self) -> str:
         users = series.users_series(self.run.users, self.t0, self.width)
@@ -316,13 +318,13 @@ class _Page:
         per_replica = sockets.merge(requests, on=["t", "instance"], how="outer").merge(
             frames, on=["t", "instance"], how="outer").sort_values(["t", "instance"])
         self._export(per_replica, "replicas.csv")
-        body = self._img(plots.users_and_sockets(users, self.spans), "users and open sockets over time")
-        body += self._img(plots.load_per_replica(sockets, requests, frames, self.spans), "load per replica over time")
-        return self._section("load", "Users, sockets and load per replica", body)
+        body = figure(plots.users_and_sockets(users, self.spans), "users and open sockets over time")
+        body += figure(plots.load_per_replica(sockets, requests, frames, self.spans), "load per replica over time")
+        return section("load", "Users, sockets and load per replica", body)
 
     def _delivery_latency(self) -> str:
         if self.a is None:
-            return self._section("delivery-latency", "Delivery latency distribution", "<p>—</p>")
+            return section("delivery-latency", "Delivery latency distribution", "<p>—</p>")
         lat = self.a.latency
         by = {"all": lat["latency_ms"].to_numpy()}
         for path in ("same", "cross"):
@@ -331,34 +333,34 @@ class _Page:
                 by[f"{path}-instance"] = values
         cdf = series.latency_cdf(by)
         self._export(cdf, "delivery_latency_cdf.csv")
-        return self._section("delivery-latency", "Delivery latency distribution",
-                             self._img(plots.delivery_cdf(cdf, self.o.late_after_s * 1000.0),
-                                       "delivery latency CDF, same vs cross instance"))
+        return section("delivery-latency", "Delivery latency distribution",
+                       figure(plots.delivery_cdf(cdf, self.o.late_after_s * 1000.0),
+                                    "delivery latency CDF, same vs cross instance"))
 
     def _loss(self) -> str:
         if self.a is None:
-            return self._section("loss", "Lost and duplicated over time", "<p>—</p>")
+            return section("loss", "Lost and duplicated over time", "<p>—</p>")
         data = series.delivery_series(self.a.pairs, self.a.duplicates, self.t0, self.width)
         self._export(data, "delivery.csv")
-        return self._section("loss", "Lost and duplicated over time",
-                             self._img(plots.loss_over_time(data, self.spans, self.width),
-                                       "lost and duplicated deliveries over time"))
+        return section("loss", "Lost and duplicated over time",
+                       figure(plots.loss_over_time(data, self.spans, self.width),
+                                    "lost and duplicated deliveries over time"))
 
     def _matrix(self) -> str:
         if self.a is None:
-            return self._section("matrix", "Publisher × subscriber replica", "<p>—</p>")
+            return section("matrix", "Publisher × subscriber replica", "<p>—</p>")
         m = self.a.matrix
         self._export(m, "matrix.csv")
         totals = (m.groupby(["origin", "sub_instance"], observed=True)[
             ["expected_live", "delivered_live", "lost_live", "expected_eventual", "lost_eventual"]].sum().reset_index()
                   if len(m) else m)
-        rows = [[_e(r.origin), _e(r.sub_instance), _num(int(r.expected_live)), _num(int(r.delivered_live)),
-                 _num(int(r.lost_live)), _num(int(r.expected_eventual)), _num(int(r.lost_eventual))]
+        rows = [[esc(r.origin), esc(r.sub_instance), num(int(r.expected_live)), num(int(r.delivered_live)),
+                 num(int(r.lost_live)), num(int(r.expected_eventual)), num(int(r.lost_eventual))]
                 for r in totals.itertuples()]
-        body = ('<div class="cols"><div>' + self._img(plots.matrix_heatmap(m), "cross-instance delivery matrix")
-                + "</div><div>" + _table(["publisher", "subscriber", "owed live", "delivered live", "lost live",
-                                          "owed", "lost for good"], rows) + "</div></div>")
-        return self._section("matrix", "Publisher × subscriber replica", body)
+        body = ('<div class="cols"><div>' + figure(plots.matrix_heatmap(m), "cross-instance delivery matrix")
+                + "</div><div>" + table(["publisher", "subscriber", "owed live", "delivered live", "lost live",
+                                         "owed", "lost for good"], rows) + "</div></div>")
+        return section("matrix", "Publisher × subscriber replica", body)
 
     def _metadata(self) -> str:
         m = self.run.meta
@@ -368,7 +370,7 @@ class _Page:
             ("start", self._when()), ("command", " ".join(m.argv)),
             ("workers", ", ".join(self.run.workers)), ("records", ", ".join(f"{k} {v:,}" for k, v in counts.items())),
         ]
-        kv = [[_e(k), _e(v)] for k, v in rows]
+        kv = [[esc(k), esc(v)] for k, v in rows]
         blocks = ""
         shown = {"name", "seed", "argv", "versions", "stack", "scenario", "timeline", "start", "end", "started",
                  "ended", "slo"}
@@ -379,20 +381,20 @@ class _Page:
                              *texts.items()):
             if value:
                 shown_value = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
-                blocks += f"<h3>{_e(title)}</h3><pre>{_e(shown_value)}</pre>"
-        warnings = "".join(f"<li>{_e(w)}</li>" for w in self.run.warnings)
+                blocks += f"<h3>{esc(title)}</h3><pre>{esc(shown_value)}</pre>"
+        warnings = "".join(f"<li>{esc(w)}</li>" for w in self.run.warnings)
         if warnings:
             blocks += f"<h3>warnings</h3><ul class=\"notes\">{warnings}</ul>"
-        return self._section("metadata", "Run", _table(["", ""], kv, "kv") + blocks)
+        return section("metadata", "Run", table(["", ""], kv, "kv") + blocks)
 
     def _exports(self) -> str:
-        files = "".join(f"<li><code>csv/{_e(name)}</code></li>" for name in self.exports)
+        files = "".join(f"<li><code>csv/{esc(name)}</code></li>" for name in self.exports)
         body = (f"<p>Time series and tables behind this report ({self.width:g} s buckets), next to it:</p>"
                 f"<ul>{files}</ul><p>Verdicts: <code>summary.json</code>, <code>junit.xml</code>.</p>")
-        return self._section("exports", "Exports", body)
+        return section("exports", "Exports", body)
 
 
-_CSS = """
+CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;
 padding:0 18px 40px;color:#1d1d1f;background:#fff}
 header{border-bottom:1px solid #ddd;padding:12px 0 6px}

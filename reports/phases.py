@@ -52,3 +52,25 @@ def phase_of(times: np.ndarray | pd.Series, faults: Sequence[FaultWindow], run_e
 def run_phase_of(run: RunData, times: np.ndarray | pd.Series,
                  heal_window_s: float = DEFAULT_HEAL_WINDOW_S) -> tuple[pd.Categorical, np.ndarray]:
     return phase_of(times, active_faults(run), run.t_end, heal_window_s)
+
+
+def phase_seconds(run: RunData, heal_window_s: float = DEFAULT_HEAL_WINDOW_S) -> dict[str, float]:
+    """How many seconds of the run each phase covers, so a per-phase count becomes a
+    per-phase rate. The phase only changes at a fault's start, end or heal-window end,
+    so classifying the midpoint of each stretch between those is exact."""
+    start, end = run.t0, run.t_end
+    faults = active_faults(run)
+    cuts = {start, end}
+    for fault in faults:
+        cuts.update((fault.start, fault.end_or(end)))
+        if fault.end is not None:
+            cuts.add(fault.end + heal_window_s)
+    edges = np.array(sorted(t for t in cuts if start <= t <= end), dtype="float64")
+    out = dict.fromkeys(PHASES, 0.0)
+    if len(edges) < 2:
+        return out
+    phase, _ = phase_of((edges[:-1] + edges[1:]) / 2.0, faults, end, heal_window_s)
+    lengths = np.diff(edges)
+    for name in PHASES:
+        out[name] = float(lengths[np.asarray(phase == name)].sum())
+    return out

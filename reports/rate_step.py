@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reports import delivery
+from reports import delivery, series
 from reports.compare_plan import RateStep, RateTarget
-from reports.comparison import load_span
 from reports.delivery import DeliveryOptions
 from reports.records import load_run
 
@@ -36,18 +35,18 @@ def evaluate_step(run_dir: Path, *, broker: str, rate: float, publishers: int, s
     # start better than the first record (subscribers connect a moment later). The
     # last second is left out: sends cut short by the stop are not the SUT's doing.
     known = when[~np.isnan(when)]
-    origin = float(known.min()) if len(known) else load_span(run)[0]
+    origin = float(known.min()) if len(known) else run.load_span()[0]
     start = origin + ramp_s
     end = start + max(1.0, hold_s - 1.0)
     in_hold = (when >= start) & (when < end)
-    outcome = pub["outcome"].astype(object).to_numpy()[in_hold]
-    acked = int((outcome == "ok").sum())
+    ok = series.acknowledged(pub)[in_hold]
+    acked = int(ok.sum())
     offered = int(in_hold.sum())
-    failed_share = float((outcome != "ok").sum()) / offered if offered else 0.0
+    failed_share = float((~ok).sum()) / offered if offered else 0.0
     lat = analysis.latency
     lat_sent = lat["sent_ts"].to_numpy(dtype="float64")
     latency = lat["latency_ms"].to_numpy(dtype="float64")[(lat_sent >= start) & (lat_sent < end)]
-    p99 = float(np.percentile(latency, 99)) if len(latency) else None
+    p99 = series.Percentiles.of(latency).p99
     pairs = analysis.pairs
     pair_sent = pairs["ts_sent"].to_numpy(dtype="float64")
     in_pairs = (pair_sent >= start) & (pair_sent < end)

@@ -162,16 +162,23 @@ class RunData:
                 names.update(str(v) for v in frame[col].dropna().unique())
         return sorted(names)
 
+    def load_span(self) -> tuple[float, float]:
+        """First and last record of the load (sends, requests, connection events,
+        frames), else the run's own span. run.json's start includes bringing the stack
+        up, so runs are aligned on this instead."""
+        bounds = [b for b in (self._bounds(kind, col) for kind, col in _LOAD_COLUMNS) if b is not None]
+        if not bounds:
+            return self.t0, self.t_end
+        return min(lo for lo, _ in bounds), max(hi for _, hi in bounds)
+
     def _data_span(self) -> tuple[float, float]:
         if "span" not in self.cache:
             lows, highs = [], []
-            for frame, cols in ((self.http, ("ts",)), (self.pub, ("ts_intended", "ts_sent", "ts_ack")),
-                                (self.recv, ("ts",)), (self.conn, ("ts",)), (self.users, ("ts",))):
-                for col in cols:
-                    values = frame[col]
-                    if len(values) and values.notna().any():
-                        lows.append(float(values.min()))
-                        highs.append(float(values.max()))
+            for kind, col in _SPAN_COLUMNS:
+                bound = self._bounds(kind, col)
+                if bound is not None:
+                    lows.append(bound[0])
+                    highs.append(bound[1])
             for fault in self.faults:
                 lows.append(fault.start)
                 highs.append(fault.end if fault.end is not None else fault.start)
@@ -180,6 +187,32 @@ class RunData:
         if not math.isfinite(lo):
             lo = float(self.meta.start) if self.meta.start is not None else 0.0
         return lo, hi
+
+    def _bounds(self, kind: str, col: str) -> tuple[float, float] | None:
+        """Min and max of one time column, None when it has no value; cached, since
+        recv alone can hold millions of rows and both spans read it."""
+        key = ("bounds", kind, col)
+        if key not in self.cache:
+            values = getattr(self, kind)[col].to_numpy(dtype="float64", na_value=np.nan)
+            values = values[~np.isnan(values)]
+            self.cache[key] = (float(values.min()), float(values.max())) if len(values) else None
+        return self.cache[key]
+
+
+# Every time column bounds the run; only the load's own activity bounds the load.
+_SPAN_COLUMNS = (("http", "ts"), ("pub", "ts_intended"), ("pub", "ts_sent"), ("pub", "ts_ack"),
+                 ("recv", "ts"), ("conn", "ts"), ("users", "ts"))
+_LOAD_COLUMNS = (("pub", "ts_sent"), ("http", "ts"), ("conn", "ts"), ("recv", "ts"))
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write through a temporary file and rename it over `path`, so a reader (or a
+    run killed mid-write) never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def load_run(run_dir: str | Path) -> RunData:

@@ -9,6 +9,8 @@ of that bucket.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,30 @@ from reports.records import FaultWindow
 
 _NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """The latency summary every table shows: how many samples, p50/p95/p99, max."""
+
+    count: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, values: np.ndarray | Sequence[float]) -> Percentiles:
+        """From every raw sample; NaN (no measurement) is left out."""
+        v = np.asarray(values, dtype="float64")
+        v = v[~np.isnan(v)]
+        if not len(v):
+            return cls()
+        p50, p95, p99 = (float(x) for x in np.percentile(v, [50, 95, 99]))
+        return cls(len(v), p50, p95, p99, float(v.max()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def bucket_seconds(duration: float, max_buckets: int = 300) -> float:
@@ -86,6 +112,18 @@ def publish_latency_samples(pub: pd.DataFrame) -> pd.DataFrame:
     raw = pd.DataFrame({"ts": sent, "value": (ack - sent) * 1000.0, "endpoint": "publish (raw)"})
     corrected = pd.DataFrame({"ts": intended, "value": (ack - intended) * 1000.0, "endpoint": "publish (corrected)"})
     return pd.concat([raw, corrected], ignore_index=True).dropna(subset=["value"])
+
+
+def acknowledged(pub: pd.DataFrame) -> np.ndarray:
+    """Which publishes the SUT acknowledged (outcome ok)."""
+    return pub["outcome"].astype(object).to_numpy() == "ok"
+
+
+def ok_publish_latency(pub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Send time and latency (ms, ts_sent -> ts_ack) of the acknowledged publishes."""
+    ok = acknowledged(pub)
+    sent = pub["ts_sent"].to_numpy(dtype="float64")[ok]
+    return sent, (pub["ts_ack"].to_numpy(dtype="float64")[ok] - sent) * 1000.0
 
 
 def delivery_latency_samples(latency: pd.DataFrame) -> pd.DataFrame:

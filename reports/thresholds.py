@@ -27,7 +27,7 @@ import difflib
 import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ import numpy as np
 from reports import metrics
 from reports.delivery import DeliveryOptions
 from reports.metrics import COUNTER, METRICS, RATE, TREND
+from reports.phases import phase_seconds
 from reports.records import RunData
 from reports.verdict import CheckResult, Verdict
 
@@ -112,6 +113,8 @@ class ThresholdResult:
     samples: int
     verdict: Verdict
     source: str
+    # The condition itself, so a re-evaluation (per phase) need not parse the text back.
+    parsed: Condition = field(repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -172,30 +175,29 @@ def evaluate(run: RunData, thresholds: Sequence[Threshold],
             results.append(ThresholdResult(
                 selector=th.selector, metric=th.metric, tags=dict(th.tags), condition=cond.canonical,
                 aggregation=cond.label, op=cond.op, target=cond.target, unit=metric.unit,
-                observed=observed, samples=len(values), verdict=verdict, source=th.source,
+                observed=observed, samples=len(values), verdict=verdict, source=th.source, parsed=cond,
             ))
     return results
 
 
 def observed_by_phase(run: RunData, result: ThresholdResult,
                       options: DeliveryOptions | None = None) -> dict[str, float | None]:
-    """The condition's observed value in each run phase: where a target broke."""
+    """The condition's observed value in each run phase: where a target broke.
+
+    A counter's rate is per second of that phase, not of the whole run: a count
+    inside a 10 s fault divided by the run's 10 minutes would look like a collapse.
+    """
     metric = METRICS[result.metric]
     if "phase" not in metric.tags or "phase" in result.tags:
         return {}
+    options = options or DeliveryOptions()
     table = _filtered(metrics.samples(run, result.metric, options), tuple(result.tags.items()))
-    cond = Condition(result.aggregation.split("(")[0], _percentile_of(result.aggregation), result.op,
-                     result.target, result.condition)
-    out: dict[str, float | None] = {}
+    seconds = phase_seconds(run, options.heal_window_s) if metric.kind == COUNTER else {}
+    values = table["value"].to_numpy(dtype="float64")
     phases = table["phase"].astype(object).to_numpy()
-    for phase in metrics.PHASES:
-        values = table["value"].to_numpy(dtype="float64")[phases == phase]
-        out[phase] = _aggregate(values, cond, metric.kind, run.duration)
-    return out
-
-
-def _percentile_of(label: str) -> float | None:
-    return float(label[2:-1]) if label.startswith("p(") else None
+    return {phase: _aggregate(values[phases == phase], result.parsed, metric.kind,
+                              seconds.get(phase, run.duration))
+            for phase in metrics.PHASES}
 
 
 def _filtered(table: Any, tags: tuple[tuple[str, str], ...]) -> Any:

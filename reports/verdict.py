@@ -21,6 +21,9 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
+from reports.records import write_atomic
+from reports.series import Percentiles
+
 if TYPE_CHECKING:
     from reports.delivery import DeliveryOptions
     from reports.records import RunData
@@ -196,28 +199,15 @@ def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | 
     else:
         doc["faults"] = [{"fault_id": f.id, "kind": f.kind, "target": f.target, "start": f.start,
                           "end": f.end, "outcome": f.outcome} for f in run.faults]
-    path = outcome.summary_path
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(outcome.summary_path, json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
 
 
 def latency_summary(latency: Any) -> dict[str, dict[str, float | int | None]]:
     """p50/p95/p99/max of delivery latency, overall and by path (same/cross instance)."""
-    out = {}
     groups = [("all", latency["latency_ms"])]
     for path in ("same", "cross"):
         groups.append((path, latency.loc[latency["path"] == path, "latency_ms"]))
-    for name, values in groups:
-        v = values.to_numpy(dtype="float64")
-        if len(v):
-            p50, p95, p99 = np.percentile(v, [50, 95, 99])
-            out[name] = {"count": len(v), "p50": float(p50), "p95": float(p95), "p99": float(p99),
-                         "max": float(v.max())}
-        else:
-            out[name] = {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
-    return out
+    return {name: Percentiles.of(values.to_numpy(dtype="float64")).to_dict() for name, values in groups}
 
 
 def write_junit(run: RunData, outcome: RunVerdict) -> Path:
@@ -235,7 +225,7 @@ def write_junit(run: RunData, outcome: RunVerdict) -> Path:
                                                  "time": f"{check.seconds:.3f}"})
         if check.verdict is Verdict.FAIL:
             node = ET.SubElement(case, "failure", {"message": check.summary, "type": "fail"})
-            node.text = json.dumps(_jsonable(check.details), indent=1)[:20000]
+            node.text = json.dumps(jsonable(check.details), indent=1)[:20000]
         elif check.verdict is Verdict.UNKNOWN:
             ET.SubElement(case, "skipped", {"message": f"unknown: {check.summary}"})
         out = ET.SubElement(case, "system-out")
@@ -249,12 +239,12 @@ def write_junit(run: RunData, outcome: RunVerdict) -> Path:
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types: numpy scalars unwrapped, NaN/inf as null, enums as values."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, np.generic):

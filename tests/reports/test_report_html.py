@@ -184,3 +184,20 @@ def test_exported_times_keep_their_precision(reported_run):
     lost = pd.read_csv(run.run_dir / "csv" / "delivery_lost.csv")
     assert lost["ts_sent"].min() > 1e9
     assert (lost["ts_sent"] % 1 != 0).any()  # sub-second digits survived
+
+
+def test_counter_rate_targets_are_judged_per_second_of_each_phase(full_run, tmp_path):
+    from reports.html import build_report
+
+    run_dir = shutil.copytree(full_run.run_dir, tmp_path / "run")
+    # About 30 requests/s throughout, faults included: rate>20 holds in every phase,
+    # rate<25 breaks in every phase.
+    page = build_report(run_dir, slo=["http_reqs: rate>20, rate<25"]).read_text(encoding="utf-8")
+    rows = [row for row in page.split("<tr>") if "<td>http_reqs</td>" in row]
+    held = next(row for row in rows if "rate &gt; 20" in row)
+    broke = next(row for row in rows if "rate &lt; 25" in row)
+    assert held.count('class="ok"') == 3 and 'class="bad"' not in held
+    assert broke.count('class="bad"') == 3
+    headline = page.split('<ul class="headline">', 1)[1].split("</ul>", 1)[0]
+    missed = next(item for item in headline.split("<li>") if "Target missed" in item and "http_reqs" in item)
+    assert "broken steady" in missed and "in faults" in missed and "after heal" in missed

@@ -200,3 +200,31 @@ def test_run_json_started_and_ended_are_start_and_end(mini):
     assert (run.meta.start, run.meta.end) == (T0 - 5, T0 + 99)
     assert run.t0 == T0 - 5 and run.t_end == T0 + 99
     assert run.meta.slo == ("delivery_lost: count==0",)
+
+
+def test_load_span_is_the_load_not_the_stack_start_or_the_faults(mini):
+    mini.meta["start"] = T0 - 30  # the stack took 30 s to come up
+    mini.connect("a", "u1", 2, until=50)
+    mini.publish("k1", 5, user="u1", ack_after=0.5)
+    mini.recv("a", "u1", "k1", 48)
+    mini.http(3, "GET /a", 1.0)
+    mini.fault("f1", "kill", "r1", 1, 70)
+    run = load_run(mini.write())
+    assert run.load_span() == pytest.approx((T0 + 2, T0 + 50))
+    assert run.t0 == T0 - 30 and run.t_end == pytest.approx(T0 + 70)
+    run.conn = run.conn.iloc[:0]  # cached: the tables are read once, however often it is asked
+    assert run.load_span() == pytest.approx((T0 + 2, T0 + 50))
+
+
+def test_load_span_of_a_run_without_records_is_the_run(mini):
+    run = load_run(mini.write())
+    assert run.load_span() == (run.t0, run.t_end) == (T0, T0 + 60)
+
+
+def test_write_atomic_leaves_no_partial_file(tmp_path):
+    from reports.records import write_atomic
+
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    assert write_atomic(target, "new") == target
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]

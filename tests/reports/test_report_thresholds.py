@@ -7,9 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from reports import delivery
+from reports import delivery, metrics
+from reports.phases import PHASES, phase_seconds
 from reports.records import load_run
-from reports.thresholds import DEFAULT_SLO, ThresholdError, evaluate, parse, resolve
+from reports.thresholds import DEFAULT_SLO, ThresholdError, evaluate, holds, observed_by_phase, parse, resolve
 from reports.verdict import Verdict
 
 
@@ -170,3 +171,29 @@ def test_corrected_publish_latency_is_never_below_raw(full_run):
     raw, corrected = evaluate(run, [parse("publish_duration: p(99)<1e9"),
                                     parse("publish_duration_corrected: p(99)<1e9")])
     assert corrected.observed > raw.observed
+
+
+def test_a_counter_rate_per_phase_is_per_second_of_that_phase(full_run):
+    run = load_run(full_run.run_dir)
+    (r,) = evaluate(run, [parse("http_reqs: rate>20")])
+    seconds = phase_seconds(run)
+    # The synthetic faults neither overlap nor come within a heal window of each other.
+    assert seconds["fault"] == pytest.approx(sum(f.end - f.start for f in run.faults))
+    assert seconds["after_heal"] == pytest.approx(30.0 * len(run.faults))
+    assert sum(seconds.values()) == pytest.approx(run.duration)
+    counts = metrics.samples(run, "http_reqs")["phase"].astype(str).value_counts()
+    by_phase = observed_by_phase(run, r)
+    assert set(by_phase) == set(PHASES)
+    for phase, rate in by_phase.items():
+        assert rate == pytest.approx(counts[phase] / seconds[phase])
+        # The load does not stop for a fault: each phase runs at about the run's rate,
+        # not at its share of the run's length.
+        assert rate == pytest.approx(r.observed, rel=0.2) and holds(r, rate)
+
+
+def test_a_phase_the_run_never_had_has_no_counter_rate(clean_run):
+    run = load_run(clean_run.run_dir)
+    (r,) = evaluate(run, [parse("http_reqs: rate>0")])
+    by_phase = observed_by_phase(run, r)
+    assert by_phase["fault"] is None and by_phase["after_heal"] is None
+    assert by_phase["steady"] == pytest.approx(r.observed)
