@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 
 from chaos.faults import CATALOGUE
+from chaos.injector import error_text
 from chaos.journal import FaultRecord, Journal, read_journal
 from chaos.target import DEPENDENCIES, StackHandle
 from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
@@ -41,7 +42,7 @@ def heal_journal(stack: StackHandle, journal: Journal, progress: Progress = _qui
                 params = fault.params()
                 fault.heal(stack)
             except Exception as exc:
-                error = str(exc) or type(exc).__name__
+                error = error_text(exc)
         outcome = "heal_failed" if error else "ok"
         closed.append(journal.close(record, outcome, error, params=params))
         progress(f"healed {record.kind} {record.target} [{record.id}]: {outcome}" + (f" ({error})" if error else ""))
@@ -55,12 +56,25 @@ def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
     errors: list[str] = []
 
     def step(what: str, action: Callable[[], object]) -> None:
+        """Run `action`; one that returns False did nothing worth a line (only its errors count)."""
         try:
-            action()
-            done.append(what)
-            progress(what)
+            if action() is False:
+                return
         except Exception as exc:
-            errors.append(f"{what}: {exc}")
+            errors.append(f"{what}: {error_text(exc)}")
+            return
+        done.append(what)
+        progress(what)
+
+    def resume(name: str) -> bool:
+        # Harmless to a running process; a stopped one (pause) runs again. Every replica
+        # gets it, so it is not reported.
+        try:
+            if stack.replica_alive(name):
+                stack.signal_replica(name, signal.SIGCONT)
+        except KeyError:
+            pass  # scaled in since we listed it: nothing left to continue
+        return False
 
     url = stack.proxy_api_url()
     if url:
@@ -73,9 +87,7 @@ def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
         if dirty:
             step(f"reset the fault proxy ({', '.join(p.name for p in dirty)})", client.reset)
     for name in stack.replica_names():
-        if stack.replica_alive(name):
-            # Harmless to a running process; a stopped one (pause) runs again.
-            stack.signal_replica(name, signal.SIGCONT)
+        step(f"continue {name}", lambda n=name: resume(n))
     for name in sorted(stack.drained()):
         step(f"undrained {name}", lambda n=name: stack.undrain(n))
     for dep in DEPENDENCIES:
@@ -86,8 +98,7 @@ def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
         if not alive:
             step(f"restarted {dep}", lambda d=dep: stack.restart_dependency(d))
     for name in stack.replica_names():
-        if not stack.replica_alive(name):
-            step(f"restarted {name}", lambda n=name: stack.revive_replica(n))
+        step(f"restarted {name}", lambda n=name: stack.revive_replica(n))
     if errors:
         raise RuntimeError("heal incomplete: " + "; ".join(errors))
     return done

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
+from dataclasses import dataclass, field, replace
 
 from chaos.faults.base import Fault
 from chaos.journal import FaultRecord, Journal
@@ -28,7 +29,8 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """An exception as one line for a journal record or a progress line."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -81,15 +83,14 @@ class Injector:
         try:
             fault.inject(self.stack)
         except BaseException as exc:
-            injection.inject_error = _error_text(exc)
+            injection.inject_error = error_text(exc)
             self.progress(f"inject {fault.kind} {fault.target} failed: {injection.inject_error}")
             if not isinstance(exc, Exception):
                 raise
         finally:
             # What inject learned (pids, added replicas, toxics) goes on record for remote heals.
             try:
-                if self.journal is not None:
-                    injection.record = self.journal.update(injection.record, params=fault.journal_params())
+                self._update(injection, params=fault.journal_params())
             finally:
                 injection.injected.set()
         return injection
@@ -98,6 +99,13 @@ class Injector:
         if self.journal is None:
             return FaultRecord(f"f{id(fault)}", fault.kind, fault.target, fault.journal_params(), start)
         return self.journal.open(fault.kind, fault.target, fault.journal_params(), start)
+
+    def _update(self, injection: Injection, **changes: Any) -> None:
+        """Change the injection's record, on file too when there is a journal."""
+        if self.journal is None:
+            injection.record = replace(injection.record, **changes)
+        else:
+            injection.record = self.journal.update(injection.record, **changes)
 
     def heal(self, injection: Injection) -> FaultRecord:
         """Heal once; later calls return the closed record."""
@@ -112,7 +120,7 @@ class Injector:
             try:
                 injection.fault.heal(self.stack)
             except Exception as exc:
-                heal_error = _error_text(exc)
+                heal_error = error_text(exc)
             if injection.inject_error:
                 outcome = "inject_failed"
                 error = injection.inject_error + (f"; heal: {heal_error}" if heal_error else "")
@@ -120,13 +128,9 @@ class Injector:
                 outcome, error = "heal_failed", heal_error
             else:
                 outcome, error = "ok", None
-            if self.journal is not None:
-                # The closed record keeps the parameters only; what heal needed is done with.
-                injection.record = self.journal.close(injection.record, outcome, error,
-                                                      params=injection.fault.params())
-            else:
-                injection.record = FaultRecord(**{**injection.record.to_json(), "outcome": outcome,
-                                                  "error": error, "end": time.time()})
+            # The closed record keeps the parameters only; what heal needed is done with.
+            self._update(injection, outcome=outcome, error=error, end=time.time(),
+                         params=injection.fault.params())
             injection.healed = True
         with self._lock:
             if injection in self._active:

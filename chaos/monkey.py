@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos.faults import CATALOGUE
-from chaos.faults.targets import proxy_name
 from chaos.target import DEPENDENCIES, Topology
-from chaos.timeline import Timeline, TimelineError, parse_timeline
+from chaos.timeline import Timeline, TimelineError, fault_window, parse_timeline
 from harness.units import format_duration, parse_duration
 
 DEFAULT_FAULTS = ("kill", "pause", "latency")
@@ -110,7 +109,7 @@ def monkey_timeline(config: MonkeyConfig, topology: Topology) -> Timeline:
                 fault = cls.build(target, params, topology)
             except ValueError:
                 continue  # e.g. latency without fault proxies
-            end = start + (hold if hold is not None else max(0.5, fault.nominal_seconds(topology)))
+            _, end = fault_window(fault, start, hold, topology)
             footprint = fault.footprint(topology)
             if end >= config.duration or not _fits(start, end, footprint, windows, topology):
                 continue
@@ -152,4 +151,4 @@ def _replica_of(resource: str) -> str | None:
     return name if kind == "replica" else None
 
 
-__all__ = ["MonkeyConfig", "monkey_timeline", "new_seed", "parse_range", "proxy_name"]
+__all__ = ["MonkeyConfig", "monkey_timeline", "new_seed", "parse_range"]

@@ -46,7 +46,6 @@ class TimelinePlayer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._scheduler: threading.Thread | None = None
-        self._start_wall = 0.0
         self._start_mono = 0.0
         self.records: list[FaultRecord] = []
         self._records_lock = threading.Lock()
@@ -58,9 +57,9 @@ class TimelinePlayer:
         if self._scheduler is not None:
             raise RuntimeError("a player plays once")
         now_wall, now_mono = time.time(), time.monotonic()
-        self._start_wall = now_wall if at is None else at
+        start_wall = now_wall if at is None else at
         # Waits use the monotonic clock so that a wall-clock step does not move faults.
-        self._start_mono = now_mono - (now_wall - self._start_wall)
+        self._start_mono = now_mono - (now_wall - start_wall)
         self._scheduler = threading.Thread(target=self._schedule, name="chaos-timeline", daemon=True)
         self._scheduler.start()
 

@@ -90,7 +90,8 @@ class StackHandle(Protocol):
 
     def crash_dependency(self, name: str) -> None: ...
 
-    def restart_dependency(self, name: str) -> None: ...
+    def restart_dependency(self, name: str) -> None:
+        """Start a dependency's server again if it is dead; one that runs is left alone."""
 
     def dependency_alive(self, name: str) -> bool: ...
 
@@ -144,12 +145,7 @@ class LocalHandle:
         self.stack.restart_replica(name, graceful=graceful)
 
     def revive_replica(self, name: str) -> bool:
-        # Under the stack lock the restart policy cannot revive it at the same moment.
-        with self.stack.lock:
-            if name not in self.stack.replicas or self.stack.replicas[name].alive():
-                return False
-            self.stack.restart_replica(name)
-            return True
+        return self.stack.revive_replica(name)
 
     def add_replica(self) -> str:
         return self.stack.add_replica()
@@ -235,10 +231,7 @@ class RemoteHandle:
         self._call("restart", replica=name, graceful=graceful)
 
     def revive_replica(self, name: str) -> bool:
-        if name not in self.replica_names() or self.replica_alive(name):
-            return False
-        self._call("restart", replica=name, graceful=True)
-        return True
+        return bool(self._call("revive", replica=name)["revived"])
 
     def add_replica(self) -> str:
         return self._call("add_replica")["replica"]

@@ -33,10 +33,19 @@ TIMELINES_DIR = Path(__file__).resolve().parent / "timelines"
 RESERVED = ("kind", "target", "at", "for")
 TOP_LEVEL = ("name", "description", "fault")
 MAX_FAULTS = 1000
+# An action that usually takes no time still holds its target for this long in overlap checks.
+MIN_ACTION_WINDOW = 0.5
 
 
 class TimelineError(ValueError):
     """A timeline that must not be played; the message names the file, the fault and the problem."""
+
+
+def fault_window(fault: Fault, at: float, duration: float | None, topology: Topology) -> tuple[float, float]:
+    """When `fault` holds its footprint: its `for`, or as long as the action usually takes."""
+    if duration is None:
+        duration = max(MIN_ACTION_WINDOW, fault.nominal_seconds(topology))
+    return at, at + duration
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,6 @@ class ScheduledFault:
     def make(self, topology: Topology) -> Fault:
         """A fresh fault instance (faults carry state; each play gets its own)."""
         return self.fault_class.build(self.target, self.params, topology)
-
-    def window(self, topology: Topology) -> tuple[float, float]:
-        if self.duration is not None:
-            return self.at, self.at + self.duration
-        return self.at, self.at + max(0.5, self.make(topology).nominal_seconds(topology))
 
     def label(self) -> str:
         return f"fault #{self.index} ({self.kind} {self.target})"
@@ -97,7 +101,8 @@ class Timeline:
             if run_duration is not None and entry.at >= run_duration:
                 raise self.error(entry, f"starts at {format_duration(entry.at)}, but the run lasts only "
                                         f"{format_duration(run_duration)}")
-            footprints.append((entry, entry.window(topology), fault.footprint(topology)))
+            footprints.append((entry, fault_window(fault, entry.at, entry.duration, topology),
+                               fault.footprint(topology)))
         for i, (a, (a0, a1), fa) in enumerate(footprints):
             for b, (b0, b1), fb in footprints[i + 1:]:
                 shared = fa & fb
@@ -108,7 +113,7 @@ class Timeline:
                                         f"one fault per target at a time")
         return self
 
-    def end(self, topology: Topology | None = None) -> float:
+    def end(self) -> float:
         """When the last fault is due to be healed (actions counted at their start)."""
         return max((e.at + (e.duration or 0.0) for e in self.faults), default=0.0)
 

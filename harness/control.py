@@ -25,6 +25,7 @@ class ControlError(Exception):
 def _operations(stack) -> dict:
     return {
         "restart": lambda a: stack.restart_replica(a["replica"], graceful=a.get("graceful", True)),
+        "revive": lambda a: {"revived": stack.revive_replica(a["replica"])},
         "add_replica": lambda a: {"replica": stack.add_replica()},
         "remove_replica": lambda a: stack.remove_replica(a["replica"]),
         "drain": lambda a: stack.drain(a["replica"]),

@@ -260,6 +260,18 @@ class LocalStack:
                 replica.stop(None if graceful else KillPolicy(signal.SIGKILL, 1.0))
             self._start_again(name, timeout)
 
+    def revive_replica(self, name: str, timeout: float = 30.0) -> bool:
+        """Start a dead replica again on its port; False if it is running or was removed.
+
+        Under the lock, so the restart policy's timer and a heal never both start it.
+        """
+        with self.lock:
+            replica = self.replicas.get(name)
+            if replica is None or replica.alive():
+                return False
+            self._start_again(name, timeout)
+            return True
+
     def _start_again(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         replica = self.replicas[name]

@@ -52,9 +52,7 @@ def describe_catalogue() -> str:
     for kind, cls in CATALOGUE.items():
         out.append(f"{kind:<16}{cls.summary}")
         out.append(f"{'':<16}target: {cls.target_help}")
-        for name, (spec, default) in cls.param_specs().items():
-            shown = spec.show(default) if default is not None else "none"
-            out.append(f"{'':<16}  {name.replace('_', '-')}={spec.kind} (default {shown}): {spec.help}")
+        out += [f"{'':<16}  {line}" for line in cls.param_lines()]
         out.append(f"{'':<16}heal: {cls.heals}" + ("" if cls.sustained else "  [action: no --for]"))
     return "\n".join(out)
 

@@ -159,6 +159,15 @@ class Fault:
         return {f.name: (f.metadata["param"], f.default) for f in dataclasses.fields(cls) if "param" in f.metadata}
 
     @classmethod
+    def param_lines(cls) -> list[str]:
+        """One line per parameter, as `gauntlet chaos list` and each fault's --help show it."""
+        lines = []
+        for name, (spec, default) in cls.param_specs().items():
+            shown = spec.show(default) if default is not None else "none"
+            lines.append(f"{name.replace('_', '-')}={spec.kind} (default {shown}): {spec.help}")
+        return lines
+
+    @classmethod
     def build(cls, target: str, raw: dict[str, Any], topology: Topology | None = None) -> "Fault":
         """A fault from user input: unknown or bad parameters raise ValueError naming them."""
         specs = cls.param_specs()

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.faults.base import Fault, FaultError
-from chaos.faults.targets import REPLICA_HELP, replica_target
-from chaos.target import StackHandle, Topology
+from chaos.faults.base import FaultError
+from chaos.faults.targets import ReplicaFault
+from chaos.target import StackHandle
 
 
 @dataclass
-class Drain(Fault):
+class Drain(ReplicaFault):
     kind = "drain"
     summary = "take a replica out of the nginx upstream (it keeps running and keeps its sockets)"
     heals = "puts the replica back into the upstream"
-    target_help = REPLICA_HELP
-
-    @classmethod
-    def resolve_target(cls, target: str, topology: Topology) -> str:
-        return replica_target(target, topology)
-
-    def footprint(self, topology: Topology) -> frozenset[str]:
-        return frozenset({f"replica:{self.target}"})
 
     def inject(self, stack: StackHandle) -> None:
         names = stack.replica_names()

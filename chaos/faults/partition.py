@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chaos.faults.base import Fault, choice_param, state
-from chaos.faults.proxyops import proxy_client, remove_toxics, set_enabled, toxic_name
+from chaos.faults.proxyops import add_toxics, disable, enable_again, proxy_client, remove_toxics
 from chaos.faults.targets import REPLICA_HELP, dependency_name, need_proxies, proxy_name, replica_target
 from chaos.target import DEPENDENCIES, StackHandle, Topology
 
@@ -50,13 +50,11 @@ class Partition(Fault):
     def inject(self, stack: StackHandle) -> None:
         client = proxy_client(stack)
         if self.mode == "disable":
-            self.disabled.append(self.proxy)
-            set_enabled(client, [self.proxy], False)
-            return
-        for stream in ("downstream", "upstream"):
-            name = toxic_name(self.fault_id, self.kind, stream)
-            self.toxics.append([self.proxy, name])
-            client.add_toxic(self.proxy, "timeout", {"timeout": 0}, name=name, stream=stream)
+            disable(client, [self.proxy], self.disabled)
+        else:
+            # As blackhole does: a timeout toxic of 0 passes nothing and closes nothing.
+            add_toxics(client, self.toxics, [self.proxy], ("downstream", "upstream"), fault_id=self.fault_id,
+                       kind=self.kind, toxic_type="timeout", attributes={"timeout": 0})
 
     def heal(self, stack: StackHandle) -> None:
         if not (self.disabled or self.toxics):
@@ -64,6 +62,4 @@ class Partition(Fault):
         client = proxy_client(stack)
         if self.toxics:
             remove_toxics(client, self.toxics)
-        if self.disabled:
-            set_enabled(client, self.disabled, True)
-            self.disabled.clear()
+        enable_again(client, self.disabled)

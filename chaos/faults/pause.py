@@ -10,31 +10,21 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from chaos.faults.base import Fault, FaultError, state
-from chaos.faults.targets import REPLICA_HELP, replica_target
-from chaos.target import StackHandle, Topology, signal_group
+from chaos.faults.base import state
+from chaos.faults.targets import ReplicaFault
+from chaos.target import StackHandle, signal_group
 
 
 @dataclass
-class Pause(Fault):
+class Pause(ReplicaFault):
     kind = "pause"
     summary = "SIGSTOP a replica (hung: connections stay open, nothing answers)"
     heals = "SIGCONT to the paused process"
-    target_help = REPLICA_HELP
 
     pid: int | None = state()
 
-    @classmethod
-    def resolve_target(cls, target: str, topology: Topology) -> str:
-        return replica_target(target, topology)
-
-    def footprint(self, topology: Topology) -> frozenset[str]:
-        return frozenset({f"replica:{self.target}"})
-
     def inject(self, stack: StackHandle) -> None:
-        self.pid = stack.replica_pid(self.target)
-        if self.pid is None:
-            raise FaultError(f"pause {self.target}: the replica is not running")
+        self.pid = self.running_pid(stack)
         stack.signal_replica(self.target, signal.SIGSTOP)
 
     def heal(self, stack: StackHandle) -> None:

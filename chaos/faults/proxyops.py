@@ -7,7 +7,7 @@ heal means "nothing left to undo".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from chaos.faults.base import FaultError
 from chaos.target import StackHandle
@@ -55,3 +55,30 @@ def set_enabled(client: ToxiproxyClient, proxies: Iterable[str], enabled: bool) 
             errors.append(f"{proxy}: {exc.message}")
     if errors:
         raise FaultError(("could not enable " if enabled else "could not disable ") + "; ".join(errors))
+
+
+def add_toxics(client: ToxiproxyClient, toxics: list[list[str]], proxies: Iterable[str], streams: Iterable[str], *,
+               fault_id: str, kind: str, toxic_type: str, attributes: Mapping[str, int],
+               toxicity: float = 1.0) -> None:
+    """Add one toxic per proxy and stream, each recorded in `toxics` as [proxy, name]."""
+    streams = tuple(streams)
+    for proxy in proxies:
+        for stream in streams:
+            name = toxic_name(fault_id, kind, stream)
+            # Recorded before the call: a lost response must not leave an unhealed toxic.
+            toxics.append([proxy, name])
+            client.add_toxic(proxy, toxic_type, attributes, name=name, stream=stream, toxicity=toxicity)
+
+
+def disable(client: ToxiproxyClient, proxies: Iterable[str], disabled: list[str]) -> None:
+    """Disable each proxy, recorded in `disabled` before the call for the same reason."""
+    for proxy in proxies:
+        disabled.append(proxy)
+        set_enabled(client, [proxy], False)
+
+
+def enable_again(client: ToxiproxyClient, disabled: list[str]) -> None:
+    """Undo `disable`: enable what it recorded, and forget it once that worked."""
+    if disabled:
+        set_enabled(client, disabled, True)
+        disabled.clear()

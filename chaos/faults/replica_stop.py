@@ -12,16 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from chaos.faults.base import Fault, FaultError, duration_param, state
-from chaos.faults.targets import REPLICA_HELP, replica_target
-from chaos.target import StackHandle, Topology
+from chaos.faults.base import FaultError, duration_param, state
+from chaos.faults.targets import ReplicaFault
+from chaos.target import StackHandle
 
 
 @dataclass
-class ReplicaStop(Fault):
+class ReplicaStop(ReplicaFault):
     signum: ClassVar[int]
     confirm_exit: ClassVar[float] = 0.0  # seconds to wait until the process is gone
-    target_help: ClassVar[str] = REPLICA_HELP
 
     restart_after: float | None = duration_param(
         None, "restart policy while active: the supervisor restarts the dead replica after this delay "
@@ -30,24 +29,17 @@ class ReplicaStop(Fault):
     policy_set: bool = state(False)
     previous_policy: float | None = state()
 
-    @classmethod
-    def resolve_target(cls, target: str, topology: Topology) -> str:
-        return replica_target(target, topology)
-
-    def footprint(self, topology: Topology) -> frozenset[str]:
-        return frozenset({f"replica:{self.target}"})
-
     def inject(self, stack: StackHandle) -> None:
-        self.pid = stack.replica_pid(self.target)
-        if self.pid is None:
-            raise FaultError(f"{self.kind} {self.target}: the replica is not running")
+        self.pid = self.running_pid(stack)
         if self.restart_after is not None:
             self.previous_policy = stack.restart_delay()
             self.policy_set = True
             stack.set_restart_delay(self.restart_after)
         stack.signal_replica(self.target, self.signum)
+        if not self.confirm_exit:
+            return
         deadline = time.monotonic() + self.confirm_exit
-        while self.confirm_exit and stack.replica_pid(self.target) == self.pid:
+        while stack.replica_pid(self.target) == self.pid:
             if time.monotonic() > deadline:
                 raise FaultError(f"{self.kind} {self.target}: pid {self.pid} still running "
                                  f"{self.confirm_exit:.0f}s after the signal")
@@ -57,5 +49,4 @@ class ReplicaStop(Fault):
         if self.policy_set:
             stack.set_restart_delay(self.previous_policy)
             self.policy_set = False
-        if self.target in stack.replica_names():
-            stack.revive_replica(self.target)
+        stack.revive_replica(self.target)  # only if dead, and not one scaled in meanwhile

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos.faults.base import Fault, FaultError, choice_param
-from chaos.faults.targets import REPLICA_HELP, replica_target
+from chaos.faults.base import FaultError, choice_param
+from chaos.faults.targets import ReplicaFault
 from chaos.target import StackHandle, Topology
 
 
 @dataclass
-class Restart(Fault):
+class Restart(ReplicaFault):
     kind = "restart"
     summary = "restart a replica (SIGTERM, or SIGKILL with mode=hard) and wait until it is ready"
     heals = "nothing to undo; starts the replica if the restart left it dead"
-    target_help = REPLICA_HELP
     sustained = False
 
     mode: str = choice_param("graceful", "graceful: SIGTERM and wait; hard: SIGKILL", ("graceful", "hard"))
-
-    @classmethod
-    def resolve_target(cls, target: str, topology: Topology) -> str:
-        return replica_target(target, topology)
-
-    def footprint(self, topology: Topology) -> frozenset[str]:
-        return frozenset({f"replica:{self.target}"})
 
     def nominal_seconds(self, topology: Topology) -> float:
         return 5.0
@@ -35,5 +27,4 @@ class Restart(Fault):
         stack.restart_replica(self.target, graceful=self.mode == "graceful")
 
     def heal(self, stack: StackHandle) -> None:
-        if self.target in stack.replica_names():
-            stack.revive_replica(self.target)
+        stack.revive_replica(self.target)  # only if dead, and not one scaled in meanwhile

@@ -18,8 +18,13 @@ STACK = "stack"
 MAX_STEP = 8
 
 
+def is_stack_word(target: str) -> bool:
+    """`stack`, `all` or no target at all: the whole replica set, in any case."""
+    return target.strip().lower() in (STACK, "all", "")
+
+
 def _stack_target(kind: str, target: str) -> str:
-    if target.strip().lower() not in (STACK, "all", ""):
+    if not is_stack_word(target):
         raise ValueError(f"{kind} acts on the whole stack: target must be 'stack', not {target!r}")
     return STACK
 
@@ -68,16 +73,17 @@ class ScaleIn(Fault):
 
     @classmethod
     def resolve_target(cls, target: str, topology: Topology) -> str:
-        if target.strip().lower() in (STACK, "all", ""):
+        if is_stack_word(target):
             return STACK
         return replica_target(target, topology)
 
     def check(self) -> None:
-        if self.target != STACK and self.count != 1:
+        # Runs on the target as written too (timelines check parameters before any stack).
+        if not is_stack_word(self.target) and self.count != 1:
             raise ValueError("scale-in: count applies only to target 'stack'; a named replica is one replica")
 
     def victims(self, names: list[str] | tuple[str, ...]) -> list[str]:
-        return [self.target] if self.target != STACK else list(names)[-self.count:]
+        return list(names)[-self.count:] if is_stack_word(self.target) else [self.target]
 
     def footprint(self, topology: Topology) -> frozenset[str]:
         return frozenset({"scale", *(f"replica:{r}" for r in self.victims(topology.replicas))})

@@ -1,8 +1,12 @@
-"""Target words as users write them: `r2`, `redis`, `postgres`, `broker`, `redis@r2`."""
+"""Target words as users write them: `r2`, `redis`, `postgres`, `broker`, `redis@r2`;
+and the bases of the faults that take them: one replica, or a dependency's proxies."""
 
 from __future__ import annotations
 
-from chaos.target import DEPENDENCIES, Topology
+from dataclasses import dataclass
+
+from chaos.faults.base import Fault, FaultError
+from chaos.target import DEPENDENCIES, StackHandle, Topology
 
 REPLICA_HELP = "a replica: r1, r2, ..."
 DEPENDENCY_HELP = "postgres, redis or broker (all replicas), or e.g. redis@r2 (one replica's connection)"
@@ -57,3 +61,39 @@ def proxy_name(dependency: str, replica: str) -> str:
 def proxies_for(target: str, replicas: list[str] | tuple[str, ...]) -> list[str]:
     dep, replica = split_dependency(target)
     return [proxy_name(dep, r) for r in ([replica] if replica else replicas)]
+
+
+@dataclass
+class ReplicaFault(Fault):
+    """A fault on one replica (`r2`), which it holds while active."""
+
+    target_help = REPLICA_HELP
+
+    @classmethod
+    def resolve_target(cls, target: str, topology: Topology) -> str:
+        return replica_target(target, topology)
+
+    def footprint(self, topology: Topology) -> frozenset[str]:
+        return frozenset({f"replica:{self.target}"})
+
+    def running_pid(self, stack: StackHandle) -> int:
+        """The replica's pid, looked up before signalling it: a dead one cannot be faulted."""
+        pid = stack.replica_pid(self.target)
+        if pid is None:
+            raise FaultError(f"{self.kind} {self.target}: the replica is not running")
+        return pid
+
+
+@dataclass
+class ProxyFault(Fault):
+    """A fault on a dependency's fault proxies: every replica's (`redis`) or one's (`redis@r2`)."""
+
+    target_help = DEPENDENCY_HELP
+
+    @classmethod
+    def resolve_target(cls, target: str, topology: Topology) -> str:
+        need_proxies(topology, cls.kind)
+        return dependency_target(target, topology)
+
+    def footprint(self, topology: Topology) -> frozenset[str]:
+        return frozenset(f"proxy:{p}" for p in proxies_for(self.target, topology.replicas))

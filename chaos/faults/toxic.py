@@ -11,18 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from chaos.faults.base import Fault, choice_param, number_param, state
-from chaos.faults.proxyops import proxy_client, remove_toxics, toxic_name
-from chaos.faults.targets import DEPENDENCY_HELP, dependency_target, need_proxies, proxies_for
-from chaos.target import StackHandle, Topology
+from chaos.faults.base import choice_param, number_param, state
+from chaos.faults.proxyops import add_toxics, proxy_client, remove_toxics
+from chaos.faults.targets import ProxyFault, proxies_for
+from chaos.target import StackHandle
 
 STREAMS = ("downstream", "upstream", "both")
 
 
 @dataclass
-class ToxicFault(Fault):
+class ToxicFault(ProxyFault):
     toxic_type: ClassVar[str]
-    target_help: ClassVar[str] = DEPENDENCY_HELP
 
     stream: str = choice_param("downstream", "direction: downstream (server to replica), upstream, or both",
                                STREAMS)
@@ -33,26 +32,13 @@ class ToxicFault(Fault):
         """The toxic's Toxiproxy attributes (integers, milliseconds or KB/s)."""
         return {}
 
-    @classmethod
-    def resolve_target(cls, target: str, topology: Topology) -> str:
-        need_proxies(topology, cls.kind)
-        return dependency_target(target, topology)
-
-    def footprint(self, topology: Topology) -> frozenset[str]:
-        return frozenset(f"proxy:{p}" for p in proxies_for(self.target, topology.replicas))
-
     def streams(self) -> tuple[str, ...]:
         return ("downstream", "upstream") if self.stream == "both" else (self.stream,)
 
     def inject(self, stack: StackHandle) -> None:
-        client = proxy_client(stack)
-        for proxy in proxies_for(self.target, stack.replica_names()):
-            for stream in self.streams():
-                name = toxic_name(self.fault_id, self.kind, stream)
-                # Recorded before the call: a lost response must not leave an unhealed toxic.
-                self.toxics.append([proxy, name])
-                client.add_toxic(proxy, self.toxic_type, self.attributes(), name=name, stream=stream,
-                                 toxicity=self.toxicity)
+        add_toxics(proxy_client(stack), self.toxics, proxies_for(self.target, stack.replica_names()),
+                   self.streams(), fault_id=self.fault_id, kind=self.kind, toxic_type=self.toxic_type,
+                   attributes=self.attributes(), toxicity=self.toxicity)
 
     def heal(self, stack: StackHandle) -> None:
         if self.toxics:

@@ -18,9 +18,13 @@ WRITE_LOW = 256 * 1024
 # A socket whose peer stops reading must not keep a closed connection alive forever.
 CLOSE_GRACE = 5.0
 # Read buffer: small for request/response traffic, grown while reads keep filling it
-# (a bulk transfer), so bulk moves in few large reads and idle connections stay small.
+# (a bulk transfer), and small again once the traffic is back to small reads; so bulk
+# moves in few large reads and quiet connections stay small.
 READ_MIN = 32 * 1024
 READ_MAX = 1024 * 1024
+# Small reads in a row before a grown buffer goes back to READ_MIN: one short read in
+# the middle of a bulk transfer must not make it start over from the smallest size.
+SHRINK_AFTER = 4
 
 
 class Endpoint(asyncio.BufferedProtocol):
@@ -28,8 +32,10 @@ class Endpoint(asyncio.BufferedProtocol):
     link that writes here. Reading pauses while any reason to hold it is set.
 
     Reads land in a buffer of ours and go straight to the other socket without a copy
-    when no toxic is in the way. The buffer is reused only if that write went out in
-    full; otherwise the transport still holds a view of it and we take a new one.
+    when no toxic is in the way and nothing is queued for that socket. The buffer is
+    reused only if that write went out in full; otherwise the transport still holds a
+    view of it and we take a new one. Behind queued data a read is copied instead: a
+    peer that stops reading would otherwise pin a whole buffer per small read.
     """
 
     def __init__(self, side: str, on_made: Callable[[Endpoint], None] | None = None) -> None:
@@ -47,6 +53,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._pending: list[bytes | memoryview] = []
         self._pending_eof = False
         self._buffer = memoryview(bytearray(READ_MIN))
+        self._small_reads = 0
 
     # --- asyncio.Protocol ---
 
@@ -82,10 +89,18 @@ class Endpoint(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         buffer = self._buffer
         retained = self.outgoing.feed(buffer[:nbytes])  # type: ignore[union-attr]
-        if nbytes == len(buffer) and nbytes < READ_MAX:
-            self._buffer = memoryview(bytearray(min(nbytes * 4, READ_MAX)))
-        elif retained:
-            self._buffer = memoryview(bytearray(len(buffer)))
+        size = len(buffer)
+        if nbytes == size:
+            self._small_reads = 0
+            size = min(size * 4, READ_MAX)
+        elif nbytes <= READ_MIN < size:
+            self._small_reads += 1
+            if self._small_reads >= SHRINK_AFTER:
+                self._small_reads, size = 0, READ_MIN
+        else:
+            self._small_reads = 0
+        if retained or size != len(buffer):
+            self._buffer = memoryview(bytearray(size))
 
     def eof_received(self) -> bool:
         self.outgoing.feed_eof()  # type: ignore[union-attr]
@@ -112,6 +127,10 @@ class Endpoint(asyncio.BufferedProtocol):
         if self.alive and not self.eof_written:
             if self.transport is None:
                 self._pending.append(bytes(data))
+            elif self.transport.get_write_buffer_size():
+                # Queued behind unsent data: the transport would keep `data` as it is,
+                # and a view keeps its whole read buffer alive, so it gets exactly the bytes.
+                self.transport.write(bytes(data))
             else:
                 self.transport.write(data)
                 return self.transport.get_write_buffer_size() > 0

@@ -123,12 +123,10 @@ def add_parser(sub) -> None:
 
 def _fault_epilog(cls) -> str:
     lines = [f"target: {cls.target_help}"]
-    specs = cls.param_specs()
-    if specs:
+    params = cls.param_lines()
+    if params:
         lines.append("parameters (--param KEY=VALUE):")
-        for name, (spec, default) in specs.items():
-            shown = spec.show(default) if default is not None else "none"
-            lines.append(f"  {name.replace('_', '-')}: {spec.kind}, default {shown}: {spec.help}")
+        lines += [f"  {line}" for line in params]
     return "\n".join(lines)
 
 
@@ -228,28 +226,25 @@ def run_fault(args: argparse.Namespace) -> int:
     handle, journal = _connect(args)
     fault = cls.build(args.target, params, handle.topology())
     injector = Injector(handle, journal, _say)
-    healed = False
+    leave_active = interrupted = False
+    code = 0
     with _interruptible():
         try:
             injection = injector.inject(fault, duration)
-            if injection.inject_error:
-                return _finish(injector)
-            if not cls.sustained:
-                return _finish(injector)
-            if duration is None:
-                print(f"{fault.kind} {fault.target} is active [{injection.record.id}]; "
-                      f"`gauntlet chaos heal` ends it", flush=True)
-                healed = True  # left active on purpose
-                return 0
-            _countdown(injection, duration)
-            return _finish(injector)
+            if cls.sustained and not injection.inject_error:
+                if duration is None:
+                    print(f"{fault.kind} {fault.target} is active [{injection.record.id}]; "
+                          f"`gauntlet chaos heal` ends it", flush=True)
+                    leave_active = True
+                else:
+                    _countdown(injection, duration)
         except KeyboardInterrupt:
+            interrupted = True
             print("interrupted: healing now", file=sys.stderr, flush=True)
-            _finish(injector)
-            return 130
         finally:
-            if not healed:
-                _finish(injector)
+            if not leave_active:
+                code = _finish(injector)
+    return 130 if interrupted else code
 
 
 def _countdown(injection, duration: float) -> None:
@@ -294,12 +289,12 @@ def run_play(args: argparse.Namespace) -> int:
             stored.write_text(timeline.to_toml())
             update_run_meta(run_dir, chaos_seed=seed, chaos_timeline=str(stored))
             print(f"timeline stored in {stored}", flush=True)
-    timeline.validate(topology)
+    # The player validates the timeline against the stack before anything is printed or played.
+    player = TimelinePlayer(timeline, handle, topology=topology, journal=journal, progress=_say)
     print(f"playing {timeline.name}: {len(timeline.faults)} faults over {format_duration(timeline.end())}", flush=True)
     for entry in timeline.faults:
         window = f"for {format_duration(entry.duration)}" if entry.duration else "(action)"
         print(f"  at {format_duration(entry.at):>6}  {entry.kind} {entry.target} {window}", flush=True)
-    player = TimelinePlayer(timeline, handle, topology=topology, journal=journal, progress=_say)
     interrupted = False
     with _interruptible():
         try:

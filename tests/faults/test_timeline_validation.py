@@ -106,6 +106,20 @@ def test_faults_on_different_targets_or_at_different_times_may_overlap(tmp_path)
     assert len(load_timeline(write(tmp_path, body)).validate(THREE).faults) == 5
 
 
+@pytest.mark.parametrize("target", ["stack", "all", "", "Stack"])
+def test_scale_in_count_applies_to_every_way_of_writing_the_whole_stack(tmp_path, target):
+    path = write(tmp_path, fault(f'kind = "scale-in"\ntarget = "{target}"\ncount = 2', dur="20s"))
+    (entry,) = load_timeline(path).validate(THREE).faults
+    made = entry.make(THREE)
+    assert made.target == "stack" and made.victims(THREE.replicas) == ["r2", "r3"]
+
+
+def test_scale_in_count_is_refused_for_a_named_replica(tmp_path):
+    path = write(tmp_path, fault('kind = "scale-in"\ntarget = "r2"\ncount = 2', dur="20s"))
+    with pytest.raises(TimelineError, match="count applies only to target 'stack'"):
+        load_timeline(path)
+
+
 def test_a_fault_after_the_end_of_the_run_is_refused(tmp_path):
     path = write(tmp_path, fault('kind = "kill"\ntarget = "r1"', at="2m"))
     with pytest.raises(TimelineError, match="starts at 2m, but the run lasts only 1m30s"):
