@@ -14,19 +14,12 @@ import signal
 from collections.abc import Callable
 
 from chaos.faults import CATALOGUE
-from chaos.injector import error_text
+from chaos.injector import Progress, error_text, quiet
 from chaos.journal import FaultRecord, Journal, read_journal
 from chaos.target import DEPENDENCIES, StackHandle
 from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def heal_journal(stack: StackHandle, journal: Journal, progress: Progress = _quiet) -> list[FaultRecord]:
+def heal_journal(stack: StackHandle, journal: Journal, progress: Progress = quiet) -> list[FaultRecord]:
     """Heal and close every record still active in the journal."""
     closed = []
     for record in read_journal(journal.path):
@@ -49,7 +42,7 @@ def heal_journal(stack: StackHandle, journal: Journal, progress: Progress = _qui
     return closed
 
 
-def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
+def sweep(stack: StackHandle, progress: Progress = quiet) -> list[str]:
     """Return the stack to a clean state; returns what it had to do. Errors are collected, not raised
     until the end, so one failing step never keeps the others from running."""
     done: list[str] = []
@@ -104,7 +97,7 @@ def sweep(stack: StackHandle, progress: Progress = _quiet) -> list[str]:
     return done
 
 
-def heal_everything(stack: StackHandle, journal: Journal | None = None, progress: Progress = _quiet) -> list[str]:
+def heal_everything(stack: StackHandle, journal: Journal | None = None, progress: Progress = quiet) -> list[str]:
     """Heal the journal's active faults, then sweep. Returns a line per thing done."""
     if journal is None and stack.run_dir() is not None:
         journal = Journal.in_run_dir(stack.run_dir())

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from chaos.faults.base import Fault
 from chaos.journal import FaultRecord, Journal
@@ -25,8 +25,8 @@ Progress = Callable[[str], None]
 INJECT_GRACE = 180.0
 
 
-def _quiet(_: str) -> None:
-    pass
+def quiet(_: str) -> None:
+    """The default progress: say nothing."""
 
 
 def error_text(exc: BaseException) -> str:
@@ -60,7 +60,7 @@ class Injection:
 
 
 class Injector:
-    def __init__(self, stack: StackHandle, journal: Journal | None = None, progress: Progress = _quiet) -> None:
+    def __init__(self, stack: StackHandle, journal: Journal | None = None, progress: Progress = quiet) -> None:
         self.stack = stack
         self.journal = journal
         self.progress = progress

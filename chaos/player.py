@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
-from chaos.injector import Injection, Injector
+from chaos.injector import Injection, Injector, Progress, quiet
 from chaos.journal import FaultRecord, Journal
 from chaos.target import StackHandle, Topology
 from chaos.timeline import ScheduledFault, Timeline
 
-Progress = Callable[[str], None]
 JOIN_TIMEOUT = 240.0  # a heal may have to wait for a rolling restart's inject to finish
-
-
-def _quiet(_: str) -> None:
-    pass
 
 
 class TimelinePlayer:
     def __init__(self, timeline: Timeline, stack: StackHandle, *, topology: Topology | None = None,
-                 journal: Journal | None = None, progress: Progress = _quiet) -> None:
+                 journal: Journal | None = None, progress: Progress = quiet) -> None:
         self.timeline = timeline
         self.stack = stack
         self.topology = topology or stack.topology()

@@ -144,6 +144,7 @@ def test_subscriber_slots_cover_the_user_pool_densely_across_workers(tmp_path):
     assert len(set(users)) == 10
     pool = SlotPool()
     a, b, c = pool.take(), pool.take(), pool.take()
+    assert (a, b, c) == (0, 1, 2)
     pool.give(b)
     assert pool.take() == b, "the lowest free slot is reused"
     assert proc.next_key() == "w2-1" and proc.next_key() == "w2-2"
