@@ -7,7 +7,7 @@ PYTHON      ?= python3
 SYSTEM_PKGS := postgresql redis-server nginx chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages venv test test-unit test-chaos demo bench clean
+.PHONY: setup system-packages venv test test-unit test-chaos demo bench clean docker-daemon docker-base docker-images compose-file
 
 setup: system-packages venv
 
@@ -18,6 +18,9 @@ system-packages:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; \
 		else echo "gauntlet needs these Debian packages:$$missing"; \
@@ -35,9 +38,12 @@ $(VENV)/.installed: pyproject.toml
 	@$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
 
-# The whole suite as CI runs it: unit, integration and the CI-sized chaos suite.
+# The whole suite as CI runs it: unit, integration and the CI-sized chaos suite, on two
+# workers (most of a test is waiting on a stack under load); a module runs whole on one
+# worker and every Docker test on the same one (tests/conftest.py). JOBS=0: one process.
+JOBS ?= 2
 test: setup
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
@@ -52,6 +58,23 @@ demo: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# Docker: a private dockerd (socket, data root and images under ~/.cache/gauntlet/docker)
+# where none runs; the base image from Debian's packages where no registry answers;
+# gauntlet's images (postgres, redis, nginx, the fault proxy, the reference SUT).
+# DOCKER_HOST picks another daemon; BASE=debian:bookworm-slim builds on the registry's image.
+docker-daemon: venv
+	@$(VENV)/bin/python -m harness.docker.daemon start
+
+docker-base: venv
+	@$(VENV)/bin/python -m harness.docker.images base
+
+docker-images: venv
+	@$(VENV)/bin/python -m harness.docker.images build $(BASE)
+
+# compose.yaml is written from harness/docker/topology.py; never edit it by hand.
+compose-file: venv
+	@$(VENV)/bin/python -m harness.docker.compose
 
 clean:
 	rm -rf runs .gauntlet .pytest_cache

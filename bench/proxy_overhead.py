@@ -92,8 +92,13 @@ def timed(op: Callable[[], object], count: int, warmup: int = 200) -> Latency:
 # --- Redis ---
 
 
+# The throwaway servers' generated passwords, set by services().
+PASSWORDS = {"redis": "", "postgres": ""}
+
+
 def redis_client(port: int) -> redis.Redis:
-    return redis.Redis(host=LOOPBACK, port=port, socket_timeout=5, socket_connect_timeout=5)
+    return redis.Redis(host=LOOPBACK, port=port, password=PASSWORDS["redis"], socket_timeout=5,
+                       socket_connect_timeout=5)
 
 
 def redis_ping(port: int, count: int) -> Latency:
@@ -118,6 +123,10 @@ def resp_ping(port: int, count: int) -> Latency:
     with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request, reply = b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n"
+        password = PASSWORDS["redis"].encode()
+        sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password))
+        if sock.recv(64) != b"+OK\r\n":
+            raise RuntimeError("AUTH refused")
 
         def ping() -> None:
             sock.sendall(request)
@@ -130,7 +139,7 @@ def resp_ping(port: int, count: int) -> Latency:
 
 def redis_concurrent(port: int, clients: int, per_client: int) -> float:
     async def run() -> float:
-        pool = [aredis.Redis(host=LOOPBACK, port=port, socket_timeout=5) for _ in range(clients)]
+        pool = [aredis.Redis(host=LOOPBACK, port=port, password=PASSWORDS["redis"], socket_timeout=5) for _ in range(clients)]
         try:
             await asyncio.gather(*(c.ping() for c in pool))
 
@@ -153,7 +162,8 @@ def redis_concurrent(port: int, clients: int, per_client: int) -> float:
 
 def pg_select(port: int, count: int) -> Latency:
     async def run() -> Latency:
-        conn = await asyncpg.connect(host=LOOPBACK, port=port, user=DB_USER, database=DB_NAME, timeout=10)
+        conn = await asyncpg.connect(host=LOOPBACK, port=port, user=DB_USER, database=DB_NAME,
+                                     password=PASSWORDS["postgres"], timeout=10)
         try:
             for _ in range(200):
                 await conn.fetchval("SELECT 1")
@@ -173,6 +183,7 @@ def pg_select(port: int, count: int) -> Latency:
 def pg_concurrent(port: int, connections: int, per_connection: int) -> float:
     async def run() -> float:
         pool = await asyncpg.create_pool(host=LOOPBACK, port=port, user=DB_USER, database=DB_NAME,
+                                         password=PASSWORDS["postgres"],
                                          min_size=connections, max_size=connections, timeout=10)
         try:
             async def work() -> None:
@@ -257,6 +268,7 @@ def services(workdir: Path) -> Iterator[tuple[int, int, ChildProcess, ToxiproxyC
         workdir / "proxy.log", cwd=ROOT, kill_policy=KillPolicy(grace=3.0),
     )
     api = ToxiproxyClient(f"http://{LOOPBACK}:{proxy_port}")
+    PASSWORDS.update(redis=redis_server.password, postgres=postgres.password)
     try:
         redis_server.start(time.monotonic() + 15)
         postgres.start(time.monotonic() + 60)

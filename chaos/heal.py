@@ -3,9 +3,9 @@
 First every fault the journal still shows as active is rebuilt from its record and
 healed exactly (its own heal knows the toxics it added, the replicas it scaled, the
 restart policy it changed) and its record closed. Then a sweep puts the stack into its
-clean state whatever left it otherwise: every proxy enabled and without toxics, every
-replica continued (SIGCONT) and back in the load balancer, dead replicas and crashed
-dependencies started again.
+clean state whatever left it otherwise: crashed dependencies started again, then every
+proxy enabled and without toxics, every replica continued (SIGCONT) and back in the load
+balancer, dead replicas started again.
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def sweep(stack: StackHandle, progress: Progress = quiet) -> list[str]:
             pass  # scaled in since we listed it: nothing left to continue
         return False
 
+    # Dead servers first: a proxy enabled in front of a dead server would accept
+    # connections and close them, which no real outage does.
+    for dep in DEPENDENCIES:
+        try:
+            alive = stack.dependency_alive(dep)
+        except KeyError:
+            continue
+        if not alive:
+            step(f"restarted {dep}", lambda d=dep: stack.restart_dependency(d))
     url = stack.proxy_api_url()
     if url:
         client = ToxiproxyClient(url)
@@ -83,13 +92,6 @@ def sweep(stack: StackHandle, progress: Progress = quiet) -> list[str]:
         step(f"continue {name}", lambda n=name: resume(n))
     for name in sorted(stack.drained()):
         step(f"undrained {name}", lambda n=name: stack.undrain(n))
-    for dep in DEPENDENCIES:
-        try:
-            alive = stack.dependency_alive(dep)
-        except KeyError:
-            continue
-        if not alive:
-            step(f"restarted {dep}", lambda d=dep: stack.restart_dependency(d))
     for name in stack.replica_names():
         step(f"restarted {name}", lambda n=name: stack.revive_replica(n))
     if errors:

@@ -18,7 +18,7 @@ from typing import Any
 from chaos.faults.base import Fault
 from chaos.journal import FaultRecord, Journal
 from chaos.target import StackHandle
-from harness.units import format_duration
+from common.units import format_duration
 
 Progress = Callable[[str], None]
 # Longest inject (a rolling restart of many replicas) a heal waits for before going ahead.

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 JOURNAL_NAME = "faults.jsonl"
-OUTCOMES = ("active", "ok", "inject_failed", "heal_failed")
+INTERRUPTED = "interrupted"  # the run died while the fault was active; its teardown ended it
+OUTCOMES = ("active", "ok", "inject_failed", "heal_failed", INTERRUPTED)
 _ID = re.compile(r"^f(\d+)$")
 
 

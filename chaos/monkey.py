@@ -20,7 +20,7 @@ from typing import Any
 from chaos.faults import CATALOGUE
 from chaos.target import DEPENDENCIES, Topology
 from chaos.timeline import Timeline, TimelineError, fault_window, parse_timeline
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 
 DEFAULT_FAULTS = ("kill", "pause", "latency")
 # Kinds whose targets the monkey picks itself; scale-in is left out because it renames
@@ -28,7 +28,7 @@ DEFAULT_FAULTS = ("kill", "pause", "latency")
 REPLICA_KINDS = ("kill", "terminate", "pause", "restart", "drain")
 DEPENDENCY_KINDS = ("latency", "bandwidth", "blackhole", "reset", "slow-close", "down")
 STACK_KINDS = {"rolling-restart": "all", "scale-out": "stack"}
-MONKEY_KINDS = (*REPLICA_KINDS, *DEPENDENCY_KINDS, "partition", "crash", *STACK_KINDS)
+MONKEY_KINDS = (*REPLICA_KINDS, *DEPENDENCY_KINDS, "partition", "crash", "flush", *STACK_KINDS)
 MAX_FAULTS = 500
 
 
@@ -86,6 +86,8 @@ def _choices(kind: str, topology: Topology) -> list[tuple[str, dict[str, Any]]]:
         return [(r, {"dependency": d}) for r in topology.replicas for d in DEPENDENCIES]
     if kind == "crash":
         return [(d, {}) for d in DEPENDENCIES]
+    if kind == "flush":
+        return [("redis", {})]
     return [(STACK_KINDS[kind], {})]
 
 

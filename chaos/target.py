@@ -9,7 +9,9 @@ Faults never touch `LocalStack` or the control API directly; they talk to a
   (`gauntlet chaos` from a second terminal): signals go straight to the replica's pid,
   toxics straight to the fault proxy's API, and whatever needs the supervisor (it is
   the children's parent: restart, scale, drain, crash a dependency) goes through the
-  harness's control API. Its view of the stack is re-read on every call, so it sees
+  harness's control API. On the container backends (docker, swarm) signals go through
+  the control API too: the supervisor turns them into Docker API calls (kill with a
+  signal; STOP and CONT freeze and thaw the container). Its view of the stack is re-read on every call, so it sees
   restarts and scaling done meanwhile.
 
 `Topology` is the static picture that timeline validation needs (replica names,
@@ -23,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from harness.control import call
-from harness.reaper import pid_alive
-from harness.state import StackState
+from common.control import call
+from common.liveness import pid_alive
+from common.state import StackState
 
 DEPENDENCIES = ("postgres", "redis")
 # Which dependency carries each reference broker's fan-out (target `broker` resolves to it).
@@ -39,15 +41,18 @@ class Topology:
     replicas: tuple[str, ...]
     broker: str
     fault_proxies: bool = True
+    redis_persistent: bool = True  # does Redis keep its data across a crash (append-only file)?
 
     @classmethod
     def from_spec(cls, spec) -> "Topology":
         """From a `harness.spec.StackSpec`: replicas are named r1..rN in start order."""
-        return cls(tuple(f"r{i}" for i in range(1, spec.replicas + 1)), spec.broker, spec.fault_proxies)
+        return cls(tuple(f"r{i}" for i in range(1, spec.replicas + 1)), spec.broker, spec.fault_proxies,
+                   spec.redis_persistence != "none")
 
     @classmethod
     def from_state(cls, state: StackState) -> "Topology":
-        return cls(tuple(r.name for r in state.replicas), state.broker, bool(state.proxy_api_url))
+        return cls(tuple(r.name for r in state.replicas), state.broker, bool(state.proxy_api_url),
+                   state.spec.get("redis_persistence", "aof") != "none")
 
     def broker_dependency(self) -> str:
         dep = BROKER_DEPENDENCY.get(self.broker)
@@ -88,12 +93,20 @@ class StackHandle(Protocol):
 
     def drained(self) -> set[str]: ...
 
-    def crash_dependency(self, name: str) -> None: ...
+    def crash_dependency(self, name: str, keep_data: bool = True) -> None:
+        """SIGKILL the dependency's server; without `keep_data` it will restart empty.
+
+        Only the server: what the app sees meanwhile (connects refused through the fault
+        proxies too) is the crash fault's business (chaos/faults/crash.py)."""
 
     def restart_dependency(self, name: str) -> None:
-        """Start a dependency's server again if it is dead; one that runs is left alone."""
+        """Start a dependency's server again if it is dead and wait until it answers;
+        one that runs is left alone."""
 
     def dependency_alive(self, name: str) -> bool: ...
+
+    def dependency_url(self, name: str) -> str:
+        """The dependency's own URL (not through a fault proxy), credentials included."""
 
     def restart_delay(self) -> float | None: ...
 
@@ -124,7 +137,8 @@ class LocalHandle:
         self.stack = stack
 
     def topology(self) -> Topology:
-        return Topology(tuple(self.stack.replicas), self.stack.spec.broker, self.stack.proxy is not None)
+        return Topology(tuple(self.stack.replicas), self.stack.spec.broker, self.stack.proxy is not None,
+                        self.stack.spec.redis_persistence != "none")
 
     def run_dir(self) -> Path | None:
         return self.stack.run_dir
@@ -162,14 +176,18 @@ class LocalHandle:
     def drained(self) -> set[str]:
         return set(self.stack.drained)
 
-    def crash_dependency(self, name: str) -> None:
-        self.stack.crash_dependency(name)
+    def crash_dependency(self, name: str, keep_data: bool = True) -> None:
+        self.stack.crash_dependency(name, keep_data=keep_data)
 
     def restart_dependency(self, name: str) -> None:
         self.stack.restart_dependency(name)
 
     def dependency_alive(self, name: str) -> bool:
         return self.stack.dependency(name).alive()
+
+    def dependency_url(self, name: str) -> str:
+        # From the state every backend publishes: the URL a client on this host uses.
+        return self.stack.state().component(name).url
 
     def restart_delay(self) -> float | None:
         return self.stack.spec.restart_delay
@@ -190,6 +208,8 @@ class RemoteHandle:
         self.control_url = state.control_url
         self.token = state.control_token
         self._state = state
+        # Container backends: pids are the daemon's, and signals are Docker API calls.
+        self.containers = state.spec.get("backend", "local") != "local"
 
     def _call(self, op: str, **args) -> dict:
         return call(self.control_url, self.token, op, **args)
@@ -216,13 +236,19 @@ class RemoteHandle:
             raise KeyError(f"no replica named {name!r} (replicas: {known})") from None
 
     def replica_pid(self, name: str) -> int | None:
-        pid = self._replica(name).pid
+        replica = self._replica(name)
+        if self.containers:
+            return replica.pid if replica.status != "exited" else None
+        pid = replica.pid
         return pid if pid and pid_alive(pid) else None
 
     def replica_alive(self, name: str) -> bool:
         return self.replica_pid(name) is not None
 
     def signal_replica(self, name: str, signum: int) -> None:
+        if self.containers:
+            self._call("signal", replica=name, signum=int(signum))
+            return
         pid = self.replica_pid(name)
         if pid is not None:
             signal_group(pid, signum)
@@ -248,8 +274,8 @@ class RemoteHandle:
     def drained(self) -> set[str]:
         return {r.name for r in self.state().replicas if r.status == "drained"}
 
-    def crash_dependency(self, name: str) -> None:
-        self._call("crash_dependency", dependency=name)
+    def crash_dependency(self, name: str, keep_data: bool = True) -> None:
+        self._call("crash_dependency", dependency=name, keep_data=keep_data)
 
     def restart_dependency(self, name: str) -> None:
         self._call("restart_dependency", dependency=name)
@@ -259,7 +285,13 @@ class RemoteHandle:
             comp = self.state().component(name)
         except KeyError:
             raise KeyError(f"no dependency named {name!r} (dependencies: {', '.join(DEPENDENCIES)})") from None
-        return bool(comp.pid) and pid_alive(comp.pid)
+        return bool(comp.pid) and (self.containers or pid_alive(comp.pid))
+
+    def dependency_url(self, name: str) -> str:
+        try:
+            return self.state().component(name).url
+        except KeyError:
+            raise KeyError(f"no dependency named {name!r} (dependencies: {', '.join(DEPENDENCIES)})") from None
 
     def restart_delay(self) -> float | None:
         return self.state().spec.get("restart_delay")

@@ -27,7 +27,7 @@ from typing import Any
 
 from chaos.faults import CATALOGUE, Fault
 from chaos.target import Topology
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 
 TIMELINES_DIR = Path(__file__).resolve().parent / "timelines"
 RESERVED = ("kind", "target", "at", "for")
@@ -190,6 +190,8 @@ def load_timeline(name_or_path: str | Path) -> Timeline:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TimelineError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise TimelineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise TimelineError(f"{path}: not valid TOML: {exc}") from None
     return parse_timeline(raw, str(path))

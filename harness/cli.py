@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.commands import chaos, compare, down, report, run, smoke, status, up
+from harness.commands import capacity, chaos, compare, down, report, run, smoke, status, up
 from harness.config import ConfigError
-from harness.control import ControlError
+from common.control import ControlError
+from harness.docker.daemon import DockerUnavailable
 from harness.process import StartError
 from harness.servers.base import MissingServerError
 from harness.spec import SpecError
-from harness.state import StateError
+from common.state import StateError
 
 DESCRIPTION = """\
 gauntlet: load and chaos verification for multi-replica realtime web stacks.
@@ -28,13 +29,22 @@ typical session:
   gauntlet down
 """
 
-COMMANDS = [up, status, down, smoke, chaos, run, report, compare]
-USER_ERRORS = (ConfigError, SpecError, StateError, ControlError, MissingServerError, ValueError, KeyError)
+COMMANDS = [up, status, down, smoke, chaos, run, report, compare, capacity]
+USER_ERRORS = (ConfigError, SpecError, StateError, ControlError, MissingServerError, DockerUnavailable, ValueError,
+               KeyError)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line naming the bad option and exit code 2 (argparse would
+    print the whole usage block first). Subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gauntlet", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="gauntlet", description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(sub)

@@ -22,7 +22,7 @@ from harness.rate_search import RatePlan, RateSearch
 from harness.rundir import new_run_dir
 from harness.runner import RunError, RunPlan, execute
 from reports.compare_plan import ComparePlan, RateStep, RunEntry, write_plan
-from reports.verdict import Verdict
+from reports.check import Verdict
 
 Progress = Callable[[str], None]
 # Stack up, drain and report around a step's load, for the first time estimate.
@@ -191,10 +191,13 @@ def _report(directory: Path, progress: Progress, interrupted: bool) -> CompareOu
     for line in summary_lines(comparison):
         progress(line)
     progress(f"report: {path}")
+    verdicts = {b.verdict for b in comparison.brokers}
     if interrupted:
         code = 130
-    elif any(b.verdict is not Verdict.FAIL for b in comparison.brokers):
+    elif Verdict.PASS in verdicts:
         code = 0
+    elif Verdict.UNKNOWN in verdicts:
+        code = 3  # no broker failed, none could be shown to pass
     else:
         code = 1  # every broker failed a check (or none finished a run)
     return CompareOutcome(directory, path, code, interrupted)

@@ -11,26 +11,24 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from harness.ports import LOOPBACK
 
 
-class ControlError(Exception):
-    pass
+MAX_BODY = 64 * 1024
 
 
 def _operations(stack) -> dict:
     return {
+        "signal": lambda a: stack.signal_replica(a["replica"], int(a["signum"])),
         "restart": lambda a: stack.restart_replica(a["replica"], graceful=a.get("graceful", True)),
         "revive": lambda a: {"revived": stack.revive_replica(a["replica"])},
         "add_replica": lambda a: {"replica": stack.add_replica()},
         "remove_replica": lambda a: stack.remove_replica(a["replica"]),
         "drain": lambda a: stack.drain(a["replica"]),
         "undrain": lambda a: stack.undrain(a["replica"]),
-        "crash_dependency": lambda a: stack.crash_dependency(a["dependency"]),
+        "crash_dependency": lambda a: stack.crash_dependency(a["dependency"], keep_data=a.get("keep_data", True)),
         "restart_dependency": lambda a: stack.restart_dependency(a["dependency"]),
         "set_restart_delay": lambda a: setattr(stack.spec, "restart_delay", a.get("delay")),
         "state": lambda a: stack.state().to_json(),
@@ -55,18 +53,28 @@ class ControlServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def _arguments(self) -> dict:
+                raw = self.headers.get("Content-Length", "0")
+                if not raw.isdigit() or int(raw) > MAX_BODY:
+                    raise ValueError(f"Content-Length must be a number of bytes up to {MAX_BODY}")
+                args = json.loads(self.rfile.read(int(raw)) or b"{}")
+                if not isinstance(args, dict):
+                    raise ValueError("the body must be a JSON object of arguments")
+                return args
+
             def do_POST(self) -> None:
                 given = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                if not hmac.compare_digest(given, token):
+                # Bytes: compare_digest raises on non-ASCII text, which would drop the
+                # connection instead of refusing it.
+                if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
                     return self._reply(401, {"error": "bad control token"})
                 op = ops.get(self.path.strip("/"))
                 if op is None:
                     return self._reply(404, {"error": f"unknown operation {self.path!r}"})
                 try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                    args = json.loads(self.rfile.read(length) or b"{}")
+                    args = self._arguments()
                     result = op(args)
-                except (KeyError, ValueError) as exc:
+                except (KeyError, ValueError, TypeError) as exc:
                     return self._reply(400, {"error": str(exc).strip("'\"")})
                 except Exception as exc:  # report, keep serving: the stack stays up
                     return self._reply(500, {"error": f"{type(exc).__name__}: {exc}"})
@@ -83,22 +91,3 @@ class ControlServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def call(control_url: str, token: str, operation: str, timeout: float = 60.0, **args) -> dict:
-    """Client side: run one operation on the supervising harness."""
-    req = urllib.request.Request(
-        f"{control_url}/{operation}", data=json.dumps(args).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", "")
-        except ValueError:
-            message = exc.reason
-        raise ControlError(f"{operation}: {message}") from None
-    except OSError as exc:
-        raise ControlError(f"cannot reach the harness at {control_url} ({exc}); is `gauntlet up` still running?") from None

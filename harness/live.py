@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.units import format_duration
+from common.units import format_duration
 
 
 def _last_rows(path: Path, max_bytes: int = 16384) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ and write its records; KILL follows if it does not within the grace.
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
@@ -14,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.ports import LOOPBACK, free_port
 from harness.process import ChildProcess, KillPolicy, log_tail
+from harness.servers.limits import raise_open_files
 
 # Locust exits 0, or 1 when requests failed (a verdict is ours to give, not Locust's).
 NORMAL_EXITS = (0, 1)
@@ -22,6 +25,41 @@ NORMAL_EXITS = (0, 1)
 
 class LoadError(Exception):
     """The load generator failed to run (bad arguments, crashed); carries its log tail."""
+
+
+# What `gauntlet run` sets itself; in --locust-args they would fight its own options.
+RESERVED_ARGS = {
+    "-f": "the scenario argument", "--locustfile": "the scenario argument", "-H": "the stack", "--host": "the stack",
+    "--headless": "gauntlet run", "--run-dir": "gauntlet run", "--state": "gauntlet run", "--csv": "gauntlet run",
+    "--seed": "--seed", "--stages": "--stages", "-t": "--duration", "--run-time": "--duration",
+    "--processes": "--processes", "--master": "--processes", "--worker": "--processes",
+    "--master-bind-host": "--processes", "--master-bind-port": "--processes", "--allow-remote": "--allow-remote",
+}
+CHECK_TIMEOUT = 120.0
+
+
+def check_load_args(scenario: Path, args: list[str]) -> None:
+    """Parse the load generator's extra arguments as Locust will (in a child, since
+    importing Locust patches this process for gevent); ValueError with one line if bad."""
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag in RESERVED_ARGS:
+            raise ValueError(f"--locust-args: {flag} is set by gauntlet run; use {RESERVED_ARGS[flag]} instead")
+    _check_cached(str(scenario), tuple(args))
+
+
+@functools.lru_cache(maxsize=32)
+def _check_cached(scenario: str, args: tuple[str, ...]) -> None:
+    try:
+        done = subprocess.run([sys.executable, "-m", "scenarios.check", scenario, "--headless", *args],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHECK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"--locust-args: checking them took more than {CHECK_TIMEOUT:g}s") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        message = lines[-1].removeprefix("gauntlet: error: ") if lines else f"exit {done.returncode}"
+        where = "--locust-args" if args else scenario
+        raise ValueError(f"{where}: {message}")
 
 
 @dataclass
@@ -36,6 +74,10 @@ class LoadPlan:
     processes: int = 1
     allow_remote: bool = False
     extra: list[str] = field(default_factory=list)
+    # The project config the stack's app came from: the load generator reads its [load]
+    # table from this file, wherever the command was started ("" = the reference SUT).
+    config: str = ""
+    master_port: int = field(default_factory=free_port)
 
     def argv(self) -> list[str]:
         argv = [
@@ -49,9 +91,14 @@ class LoadPlan:
         if self.cut:
             argv += ["-t", f"{max(1, round(self.cut))}s"]
         if self.processes > 1:
-            argv += ["--processes", str(self.processes)]
+            # Its own port (two runs at once must not meet on Locust's default 5557), on
+            # loopback: the workers are this machine's forks.
+            argv += ["--processes", str(self.processes), "--master-bind-host", LOOPBACK,
+                     "--master-bind-port", str(self.master_port), "--master-port", str(self.master_port)]
         if self.allow_remote:
             argv.append("--allow-remote")
+        if self.config:
+            argv += ["--gauntlet-config", self.config]
         return argv + list(self.extra)
 
 
@@ -64,6 +111,7 @@ class LoadProcess:
         self.started = 0.0
 
     def start(self) -> float:
+        raise_open_files()  # inherited by Locust and its --processes workers
         self.child.start()
         self.started = time.time()
         return self.started

@@ -55,6 +55,7 @@ class ChildProcess:
         cwd: str | os.PathLike | None = None,
         user: str | None = None,
         kill_policy: KillPolicy | None = None,
+        on_start: Callable[["ChildProcess"], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -63,6 +64,9 @@ class ChildProcess:
         self.cwd = cwd
         self.user = user
         self.kill_policy = kill_policy or KillPolicy()
+        # Called as soon as the child exists (the stack hands it to the reaper at once,
+        # not after the start that may still be waiting when the harness is killed).
+        self.on_start = on_start
         self.popen: subprocess.Popen | None = None
 
     @property
@@ -88,6 +92,8 @@ class ChildProcess:
                 )
             except OSError as exc:
                 raise StartError(f"{self.name}: cannot run {self.argv[0]!r}: {exc.strerror}") from None
+        if self.on_start is not None:
+            self.on_start(self)
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None

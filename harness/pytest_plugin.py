@@ -27,7 +27,15 @@ keeps the stack's logs, the load records, the fault journal and report.html):
 A failing test's report shows the verdict table and the report's path.
 Options: `--gauntlet-runs-dir DIR`, `--gauntlet-defects LIST` (switch on reference
 SUT defects in every stack: negative controls; also $GAUNTLET_DEFECTS),
-`--gauntlet-broker NAME` (force a broker, e.g. `memory`; also $GAUNTLET_BROKER).
+`--gauntlet-broker NAME` (force a broker, e.g. `memory`; also $GAUNTLET_BROKER),
+`--gauntlet-config FILE` (the project config: app, [load], [slo]; also $GAUNTLET_CONFIG;
+default the rootdir's gauntlet.toml or pyproject [tool.gauntlet]). A test can name its
+own with `@pytest.mark.gauntlet(config="path/to/gauntlet.toml")`; the stack, the load
+generator and the verdict's targets all read that file.
+
+`verdict.assert_passed()` with no names asks for the run's verdict to be pass: an
+unknown verdict (a run that checked nothing, e.g. no publishes) fails it, as exit code
+3 fails `gauntlet run` in CI.
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ def pytest_addoption(parser) -> None:
     group.addoption("--gauntlet-broker", default=None, metavar="NAME",
                     help="force this broker in every stack, e.g. memory (the negative control); "
                          "default $GAUNTLET_BROKER")
+    group.addoption("--gauntlet-config", default=None, metavar="FILE",
+                    help="project config (app, [load], [slo]) for every stack; default $GAUNTLET_CONFIG, "
+                         "else the rootdir's gauntlet.toml / pyproject [tool.gauntlet]")
 
 
 def pytest_configure(config) -> None:
@@ -79,12 +90,20 @@ def _defects(config) -> str:
 def gauntlet_spec(request) -> StackSpec:
     from harness.config import load_project_config
 
-    # The app under test comes from the project's gauntlet.toml, as for `gauntlet up`.
-    fields: dict = {"app": load_project_config(cwd=Path(request.config.rootpath)).app}
+    fields: dict = {}
     for marker in reversed(list(request.node.iter_markers("gauntlet"))):
         fields.update(marker.kwargs)
     if isinstance(getattr(request, "param", None), dict):
         fields.update(request.param)
+    # The app under test comes from the project config, as for `gauntlet up --config`.
+    explicit = fields.pop("config", None) or request.config.getoption("--gauntlet-config") \
+        or os.environ.get("GAUNTLET_CONFIG") or None
+    if explicit is not None and not Path(explicit).is_absolute():
+        explicit = Path(request.config.rootpath) / explicit
+    config = load_project_config(explicit, cwd=Path(request.config.rootpath))
+    if explicit is not None or "app" not in fields:  # an explicit app= has no config file behind it
+        fields.setdefault("app", config.app)
+        fields.setdefault("config_path", config.path)
     broker = request.config.getoption("--gauntlet-broker") or os.environ.get("GAUNTLET_BROKER")
     if broker:
         fields["broker"] = broker
@@ -100,20 +119,28 @@ def gauntlet_spec(request) -> StackSpec:
 @pytest.fixture
 def gauntlet_stack(gauntlet_spec):
     from harness.rundir import new_run_dir, update_run_meta
-    from harness.stack import LocalStack
+    from harness.backends import make_stack, preflight
     from harness.versions import collect_versions
 
     run_dir = new_run_dir(gauntlet_spec.runs_dir, gauntlet_spec.name)
     spec = replace(gauntlet_spec, run_dir=run_dir)
     update_run_meta(run_dir, name=run_dir.name, test=gauntlet_spec.name, versions=collect_versions(),
-                    created=time.time())
-    stack = LocalStack(spec)
+                    created=time.time(), slo=_config_slo(gauntlet_spec))
+    preflight(spec)
+    stack = make_stack(spec)
     try:
         stack.up()
         yield stack
     finally:
         stack.down()
         update_run_meta(run_dir, ended=time.time())
+
+
+def _config_slo(spec: StackSpec) -> list[str]:
+    """The project config's [slo] targets: the verdict applies them as run.json targets."""
+    from harness.config import load_project_config
+
+    return list(load_project_config(spec.config_path).slo) if spec.config_path else []
 
 
 class LoadRun:
@@ -133,7 +160,7 @@ class LoadRun:
         from harness.rundir import update_run_meta
         from harness.runner import load_shape
         from scenarios.catalogue import resolve_scenario
-        from harness.units import parse_duration
+        from common.units import parse_duration
 
         if self.process is not None:
             raise RuntimeError("gauntlet_load runs one scenario per test")
@@ -147,13 +174,36 @@ class LoadRun:
         run_dir = self.stack.run_dir
         plan = LoadPlan(scenario=path, host=self.stack.nginx.url, run_dir=run_dir,
                         state_file=run_dir / "state.json", seed=seed, stages=stages, cut=shape.cut,
-                        processes=processes, extra=list(args))
+                        processes=processes, extra=list(args), config=self.stack.spec.config_path)
         update_run_meta(run_dir, scenario=str(path), stages=stages, seed=seed, planned_duration_s=self.planned,
                         locust_argv=plan.argv()[1:])
         self.process = LoadProcess(plan)
         self.started = self.process.start()
+        self.stack.track_load(self.process.child)  # the reaper stops the load first if pytest dies
+        if processes == 1:
+            self.started = self._load_clock(run_dir, self.started)
         update_run_meta(run_dir, started=self.started)  # the report's clock starts with the load
         return self
+
+    def _load_clock(self, run_dir, spawned: float, deadline_s: float = 30.0) -> float:
+        """When the load's own clock started: its first users.csv sample, taken as its
+        stages begin. Locust can take seconds to start on a busy machine, and a test's
+        `sleep_until(6)` means six seconds into the load, not into the process. Falls
+        back to the spawn time if no sample shows up within the deadline."""
+        path = run_dir / "records" / "w0" / "users.csv"
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and self.process.running():
+            try:
+                lines = path.read_text().splitlines()
+            except OSError:
+                lines = []
+            if len(lines) >= 2:
+                try:
+                    return float(lines[1].split(",", 1)[0])
+                except ValueError:
+                    break
+            time.sleep(0.1)
+        return spawned
 
     def elapsed(self) -> float:
         return time.time() - self.started if self.started else 0.0
@@ -234,7 +284,7 @@ class Nemesis:
 
     def fault(self, kind: str, target: str, hold: float | str, **params) -> None:
         """Inject, hold for `hold`, heal (also when interrupted)."""
-        from harness.units import parse_duration
+        from common.units import parse_duration
 
         seconds = parse_duration(hold)
         with self.active(kind, target, hold=seconds, **params):
@@ -297,17 +347,25 @@ class CheckedRun:
         print_verdicts(self.verdict, out)
         return out.getvalue() + f"report: {self.report}\n"
 
+    @property
+    def exit_code(self) -> int:
+        """What `gauntlet run` would exit with: 0 pass, 1 fail, 3 unknown."""
+        return self.verdict.exit_code
+
     def assert_passed(self, *names: str) -> None:
-        """Every named check (default: all checks) passed."""
-        from reports.verdict import Verdict
+        """Every named check passed; with no names, the run's verdict is pass (every
+        check passed, and there was at least one: unknown is not a pass)."""
+        from reports.check import Verdict
 
         checks = [self.check(n) for n in names] if names else self.verdict.checks
         bad = [c for c in checks if c.verdict != Verdict.PASS]
         assert not bad, ("checks did not pass: " + ", ".join(f"{c.name} {c.verdict.value}: {c.summary}" for c in bad)
                          + "\n" + self.table())
+        assert names or self.verdict.verdict is Verdict.PASS, \
+            f"the run's verdict is {self.verdict.verdict.value}, not pass\n" + self.table()
 
     def assert_failed(self, *names: str) -> None:
-        from reports.verdict import Verdict
+        from reports.check import Verdict
 
         checks = [self.check(n) for n in names]
         good = [c for c in checks if c.verdict != Verdict.FAIL]

@@ -1,8 +1,9 @@
 """`gauntlet run`: the one-shot main job.
 
 stack up → Locust headless (a subprocess) with the chaos timeline alongside, sharing
-one start time → Locust stops and drains → heal everything → stack down → checks and
-report → exit code (non-zero when a check or a latency target fails).
+one start time, and the resource sampler watching every process → Locust stops and
+drains → heal everything → stack down → checks and report → exit code (non-zero when
+a check or a latency target fails).
 
 Every step has a deadline; Ctrl-C stops the load, heals, tears down and still writes
 the report from what was recorded (partial results are results).
@@ -20,10 +21,11 @@ from pathlib import Path
 
 from harness.live import read_figures, status_line
 from harness.loadgen import LoadError, LoadPlan, LoadProcess
+from harness.resources import LoadProcesses, stack_sampler
 from harness.rundir import new_run_dir, update_run_meta
 from harness.spec import StackSpec
-from harness.stack import LocalStack
-from harness.units import format_duration
+from harness.backends import make_stack
+from common.units import format_duration
 from harness.versions import collect_versions
 
 # After the stages end, how long Locust may take to stop users, drain publishes and
@@ -90,6 +92,8 @@ def load_shape(scenario: Path, stages: str | None, users: int | None, cut: float
 
     if users is not None and stages:
         raise ValueError(f"give {option_prefix}users or {option_prefix}stages, not both")
+    if cut is not None and cut <= 0:
+        raise ValueError(f"{option_prefix}duration must be more than 0")
     if users is not None:
         if users < 1:
             raise ValueError(f"{option_prefix}users must be at least 1, not {users}")
@@ -101,6 +105,52 @@ def load_shape(scenario: Path, stages: str | None, users: int | None, cut: float
         raise ValueError(f"{scenario}: no default stages found; give {option_prefix}stages or {option_prefix}users")
     duration = sum(s.duration for s in parse_stages(text))
     return LoadShape(stages, cut, duration if cut is None else min(duration, cut))
+
+
+def recovery_margin() -> float:
+    """How long the load must go on after the last heal for the report to judge its
+    recovery: the heal window plus one rolling latency window (reports/recovery.py)."""
+    from reports.delivery import DeliveryOptions
+
+    o = DeliveryOptions()
+    return o.heal_window_s + o.rolling_window_s
+
+
+def cover_recovery(shape: LoadShape, scenario: Path, users: int | None, last_heal: float,
+                   margin: float) -> tuple[LoadShape, str]:
+    """Make the load last past `last_heal + margin`, so the recovery of the last fault
+    can be judged; or say why it will not. Returns the shape and a line for the user
+    ('' when nothing needed doing).
+
+    A flat `users` load holds longer; a load cut short by a duration runs more of its
+    stages; stages that end with users still on get a hold at that level appended.
+    Stages that end at zero users are the user's explicit end and stay as they are.
+    """
+    from scenarios.stages import parse_stages
+
+    needed = last_heal + margin
+    if not last_heal or shape.duration >= needed:
+        return shape, ""
+    why = (f"so it goes on past the last heal ({format_duration(last_heal)}) plus the "
+           f"{format_duration(margin)} recovery needs to be judged")
+    if users is not None:
+        longer = load_shape(scenario, None, users, needed)
+    else:
+        text = shape.stages or default_stages(scenario) or ""
+        stages = parse_stages(text)
+        total = sum(s.duration for s in stages)
+        if total >= needed:
+            longer = LoadShape(shape.stages, needed, needed)
+        elif stages and stages[-1].target > 0:
+            longer = LoadShape(f"{text},{needed - total:g}s:{stages[-1].target}", None, needed)
+        else:
+            return shape, (f"note: the load ends at {format_duration(shape.duration)}, "
+                           f"{format_duration(max(0.0, shape.duration - last_heal))} after the last heal "
+                           f"({format_duration(last_heal)}); its stages end at 0 users, so it is not extended, "
+                           f"and the recovery of the last fault cannot be fully judged (it needs "
+                           f"{format_duration(margin)} after the heal; give longer --stages)")
+    return longer, (f"the load lasts {format_duration(longer.duration)} instead of "
+                    f"{format_duration(shape.duration)}, {why}")
 
 
 @dataclass
@@ -120,6 +170,7 @@ class RunPlan:
     locust_args: list[str] = field(default_factory=list)
     allow_remote: bool = False
     argv: list[str] = field(default_factory=list)
+    load_note: str = ""  # how the load was lengthened for recovery, or why it was not
 
 
 Progress = Callable[[str], None]
@@ -143,35 +194,50 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
         stages=plan.stages, planned_duration_s=plan.duration, timeline=plan.timeline_label,
         timeline_toml=plan.timeline.to_toml() if plan.timeline is not None else None,
         slo=plan.slo, processes=plan.processes, versions=collect_versions(), created=time.time(),
+        load_note=plan.load_note or None,
     )
     progress(f"run {run_dir.name} (seed {plan.seed})")
     interrupted = False
-    stack = LocalStack(replace(plan.spec, run_dir=run_dir), progress=lambda m: progress(f"  {m}"))
+    stack = make_stack(replace(plan.spec, run_dir=run_dir), progress=lambda m: progress(f"  {m}"))
     player = None
     locust = None
+    sampler = None
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def on_signal(signum, _frame) -> None:
         nonlocal interrupted
-        if interrupted:  # second Ctrl-C: stop waiting for a graceful stop
+        if interrupted or locust is None:
+            # A second Ctrl-C stops waiting for a graceful stop; during bring-up there is
+            # nothing to drain, so stop bringing up at once (up() tears down what it started).
+            interrupted = True
             raise KeyboardInterrupt
         interrupted = True
         progress("\ninterrupted: stopping the load, healing, tearing down; the report keeps what was recorded")
-        if locust is not None and locust.running():
+        if locust.running():
             locust.child.signal(signal.SIGTERM)
 
+    load_failure = ""
     try:
         for s in previous:
             signal.signal(s, on_signal)
-        state = stack.up()
+        try:
+            state = stack.up()
+        except Exception:
+            if interrupted:  # a child the interrupt reached failed first: still an interrupt
+                raise KeyboardInterrupt from None
+            raise
         if interrupted:
             raise KeyboardInterrupt
+        sampler = stack_sampler(run_dir, run_dir / "state.json")
+        sampler.start()
         locust = LoadProcess(LoadPlan(
             scenario=plan.scenario, host=state.lb_url, run_dir=run_dir, state_file=run_dir / "state.json",
             seed=plan.seed, stages=plan.stages, cut=plan.cut, processes=plan.processes,
-            allow_remote=plan.allow_remote, extra=plan.locust_args))
+            allow_remote=plan.allow_remote, extra=plan.locust_args, config=plan.spec.config_path))
         update_run_meta(run_dir, locust_argv=locust.plan.argv()[1:])
         start = locust.start()
+        sampler.add_source(LoadProcesses(locust.child.pid, run_dir / "records", forks=plan.processes > 1))
+        stack.track_load(locust.child)  # the reaper stops the load first if this process dies
         # The report's clock starts with the load, so a timeline's `at = "20s"` is 20 s on its plots.
         update_run_meta(run_dir, started=start)
         if plan.timeline is not None:
@@ -182,7 +248,7 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
             try:
                 locust.check()
             except LoadError as exc:
-                raise RunError(str(exc)) from None
+                load_failure = str(exc)  # still judged and reported: what was recorded stands
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -190,11 +256,21 @@ def execute(plan: RunPlan, progress: Progress = print, live: bool = True) -> Run
             locust.stop()
         if player is not None:
             player.stop()
+        if sampler is not None:
+            update_run_meta(run_dir, resources=sampler.stop().to_dict())
         stack.down()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        update_run_meta(run_dir, ended=time.time(), interrupted=interrupted)
-    return _report(run_dir, plan, progress, interrupted)
+        update_run_meta(run_dir, ended=time.time(), interrupted=interrupted,
+                        **({"load_failure": load_failure} if load_failure else {}))
+    if locust is None:
+        progress(f"interrupted while bringing the stack up; torn down, no load ran ({run_dir})")
+        return RunOutcome(run_dir, 130, None, True)
+    outcome = _report(run_dir, plan, progress, interrupted)
+    if load_failure:
+        print(f"gauntlet: the load generator failed: {load_failure}", file=sys.stderr)
+        outcome.exit_code = max(outcome.exit_code, 1) if outcome.exit_code != 130 else 130
+    return outcome
 
 
 def _watch(locust: LoadProcess, plan: RunPlan, run_dir: Path, start: float, player, progress: Progress,
@@ -228,10 +304,17 @@ def _report(run_dir: Path, plan: RunPlan, progress: Progress, interrupted: bool)
     from reports.html import report_run
 
     progress("checking and writing the report ...")
-    verdict, path = report_run(run_dir)
+    try:
+        verdict, path = report_run(run_dir)
+    except KeyboardInterrupt:
+        # The stack is down and every record is on disk: only the report is missing.
+        progress(f"interrupted while writing the report; the records are complete. Write it with:\n"
+                 f"  gauntlet report {run_dir}")
+        update_run_meta(run_dir, report="interrupted")
+        return RunOutcome(run_dir, 130, None, True)
     print_verdicts(verdict, sys.stdout)
     progress(f"report: {path}")
     code = verdict.exit_code
-    if interrupted and code == 0:
+    if interrupted and code != 1:  # a failure found before the interrupt stays a failure
         code = 130
     return RunOutcome(run_dir, code, path, interrupted)

@@ -1,25 +1,28 @@
 """`gauntlet smoke`: does a notification published on one replica reach every other?
 
 Subscribers connect directly to each replica (so every replica has some, whatever the
-load-balancing strategy), notifications are published through the load balancer, and
-the result is a table of delivered / lost / duplicated per (publisher instance →
-subscriber instance) pair.
+load-balancing strategy), and notifications are published to each replica in turn, so
+the publishing and the receiving replica are known for any app, whether or not it says
+which instance it is. The result is a table of delivered / lost / duplicated per
+(publisher instance → subscriber instance) pair. Clients speak the app's protocol: the
+adapter of the project config's [load] table (the one the stack was brought up with,
+or --config), the reference protocol by default.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
-import websockets
-
-from harness.state import StackState
-from harness.tokens import user_token
+from common.state import ReplicaState, StackState
+from scenarios.adapters import AdapterError, ConnectFailed, Connection, Disconnected, Endpoint, make_adapter
+from scenarios.config import LoadConfig
+from scenarios.target import ws_url_for
 
 
 @dataclass
@@ -65,77 +68,102 @@ class SmokeResult:
         return "\n".join(lines)
 
 
-@dataclass
 class _Subscriber:
-    user: str
-    instance: str
-    seen: Counter = field(default_factory=Counter)
+    """One socket on a known replica, read by its own thread until closed."""
+
+    def __init__(self, user: str, instance: str, conn: Connection) -> None:
+        self.user = user
+        self.instance = instance
+        self.conn = conn
+        self.seen: Counter = Counter()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._listen, name=f"smoke-{user}", daemon=True)
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                delivery = self.conn.receive()
+            except Disconnected:
+                return
+            except Exception:  # a frame the adapter cannot read ends this listener, not the smoke
+                return
+            if delivery is not None and delivery.key:
+                with self._lock:
+                    self.seen[delivery.key] += 1
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self.seen[key]
 
 
-def _publish(state: StackState, user: str, key: str, timeout: float) -> tuple[str, int]:
-    body = json.dumps({"user": user, "data": {"key": key, "sent_ts": time.time()}}).encode()
-    req = urllib.request.Request(
-        f"{state.lb_url}/api/notifications", data=body, method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {state.publisher_key}"},
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        reply = json.loads(resp.read())
-        return reply["instance"], reply["id"]
+def _endpoint(state: StackState, replica: ReplicaState) -> Endpoint:
+    return Endpoint(replica.url, ws_url_for(replica.url), state.secret, state.publisher_key)
 
 
-async def _run(state: StackState, messages: int, per_replica: int, timeout: float) -> SmokeResult:
+def _publish(adapter, base_url: str, user: str, key: str, timeout: float) -> None:
+    """One publish through the adapter's request; raises OSError/ValueError when it is not acked."""
+    req = adapter.publish_request(user, {"key": key, "sent_ts": time.time()})
+    url = req.path if req.path.startswith(("http://", "https://")) else base_url + req.path
+    http = urllib.request.Request(url, data=json.dumps(req.body).encode(), method=req.method,
+                                  headers={"Content-Type": "application/json", **dict(req.headers)})
+    try:
+        with urllib.request.urlopen(http, timeout=timeout) as resp:
+            ack = adapter.parse_ack(resp.status, resp.headers, resp.read())
+    except urllib.error.HTTPError as exc:
+        ack = adapter.parse_ack(exc.code, exc.headers, exc.read())
+    if not ack.ok:
+        raise ValueError(ack.error or "not acknowledged")
+
+
+def run_smoke(state: StackState, messages: int = 30, per_replica: int = 2, timeout: float = 5.0,
+              config: LoadConfig | None = None) -> SmokeResult:
+    """Raises ValueError for bad arguments, AdapterError for unusable adapter settings."""
+    if messages < 1:
+        raise ValueError("--messages must be at least 1")
+    config = config or LoadConfig()
     replicas = [r for r in state.replicas if r.status != "exited"]
+    adapters = {r.name: make_adapter(config.adapter, _endpoint(state, r), config.adapter_settings)
+                for r in replicas}
     subs: list[_Subscriber] = []
-    sockets = []
     result = SmokeResult()
     try:
         for r in replicas:
             for k in range(per_replica):
                 user = f"smoke-{r.name}-{k}"
-                ws_url = r.url.replace("http://", "ws://") + f"/ws?token={user_token(state.secret, user)}"
-                ws = await asyncio.wait_for(websockets.connect(ws_url, open_timeout=timeout), timeout)
-                init = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-                subs.append(_Subscriber(user, init.get("instance", r.name)))
-                sockets.append(ws)
-
-        async def listen(sub: _Subscriber, ws) -> None:
-            async for raw in ws:
-                frame = json.loads(raw)
-                if frame.get("type") == "notification":
-                    sub.seen[frame["data"].get("key")] += 1
-
-        listeners = [asyncio.create_task(listen(s, w)) for s, w in zip(subs, sockets)]
+                try:
+                    conn = adapters[r.name].connect(user, timeout)
+                except ConnectFailed as exc:
+                    raise ConnectFailed(f"{r.name}: {user} could not connect: {exc.reason}", exc.code) from None
+                sub = _Subscriber(user, r.name, conn)
+                sub.thread.start()
+                subs.append(sub)
         expected: dict[str, tuple[str, _Subscriber]] = {}
         for i in range(messages):
             target = subs[i % len(subs)]
+            # Each replica publishes in turn, so every pair gets messages whatever the LB does.
+            origin = replicas[(i // len(subs)) % len(replicas)]
             key = f"smoke-{i}"
             try:
-                origin, _ = await asyncio.to_thread(_publish, state, target.user, key, timeout)
-            except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
-                result.publish_failures.append(f"{key}: {exc}")
+                _publish(adapters[origin.name], origin.url, target.user, key, timeout)
+            except (OSError, ValueError, AdapterError) as exc:
+                result.publish_failures.append(f"{key} via {origin.name}: {exc}")
                 continue
             result.published += 1
-            expected[key] = (origin, target)
+            expected[key] = (origin.name, target)
         # Wait (bounded) until everything expected has arrived.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(s.seen[k] == 0 for k, (_, s) in expected.items()):
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # a duplicate would arrive right behind the original
-        for t in listeners:
-            t.cancel()
+        while time.monotonic() < deadline and any(s.count(k) == 0 for k, (_, s) in expected.items()):
+            time.sleep(0.05)
+        time.sleep(0.2)  # a duplicate would arrive right behind the original
         for key, (origin, sub) in expected.items():
             pair = result.pairs.setdefault((origin, sub.instance), PairCounts())
             pair.expected += 1
-            count = sub.seen[key]
+            count = sub.count(key)
             pair.delivered += 1 if count else 0
             pair.duplicated += max(0, count - 1)
         return result
     finally:
-        for ws in sockets:
-            await ws.close()
-
-
-def run_smoke(state: StackState, messages: int = 30, per_replica: int = 2, timeout: float = 5.0) -> SmokeResult:
-    if messages < 1:
-        raise ValueError("--messages must be at least 1")
-    return asyncio.run(_run(state, messages, per_replica, timeout))
+        for sub in subs:
+            sub.conn.close()
+        for sub in subs:
+            sub.thread.join(timeout=5)

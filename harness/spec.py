@@ -10,11 +10,24 @@ from harness.servers.nginx import LB_STRATEGIES
 
 # The reference SUT's brokers; a user's own app gets the name in {broker} and decides.
 REFERENCE_BROKERS = ("postgres", "redis", "memory", "redis-streams")
+# How the stack's Redis keeps its data: an append-only file (a crash keeps it) or nothing
+# (a crash restarts it empty, as many deployments run it).
+REDIS_PERSISTENCE = ("aof", "none")
 MAX_REPLICAS = 32
+BACKENDS = ("local", "docker", "swarm")
 
 
 class SpecError(ValueError):
     """A stack spec that cannot be brought up; the message says which field."""
+
+
+@dataclass
+class DockerOptions:
+    """What only the container backends use (harness/docker/)."""
+
+    toxiproxy_image: str | None = None  # None: gauntlet's own fault proxy image
+    app_image: str | None = None  # [app.docker] image; None: the reference SUT's image
+    app_command: str | None = None  # [app.docker] command template; None: the image's own
 
 
 @dataclass
@@ -23,6 +36,7 @@ class StackSpec:
     broker: str = "redis"
     lb_strategy: str = "round_robin"
     app: AppSpec = field(default_factory=AppSpec)
+    config_path: str = ""  # the project config the app came from; the load, smoke and checks read it too
     name: str = "up"
     runs_dir: Path = Path("runs")
     run_dir: Path | None = None  # reuse an existing run directory (gauntlet run)
@@ -32,6 +46,10 @@ class StackSpec:
     replica_grace: float = 10.0  # SIGTERM grace before SIGKILL, for graceful shutdown
     restart_delay: float | None = None  # restart policy: restart a dead replica after this
     replica_env: dict[str, str] = field(default_factory=dict)  # e.g. SUT_DEFECTS
+    backend: str = "local"  # local processes, docker containers, or a docker swarm service
+    lb_port: int | None = None  # publish the load balancer on this 127.0.0.1 port (None: a free one)
+    docker: DockerOptions = field(default_factory=DockerOptions)
+    redis_persistence: str = "aof"  # one of REDIS_PERSISTENCE
 
     def validate(self) -> None:
         if not isinstance(self.replicas, int) or not 1 <= self.replicas <= MAX_REPLICAS:
@@ -42,5 +60,15 @@ class StackSpec:
             raise SpecError(
                 f"unknown load-balancing strategy {self.lb_strategy!r}: choose one of {', '.join(LB_STRATEGIES)}"
             )
+        if self.redis_persistence not in REDIS_PERSISTENCE:
+            raise SpecError(f"unknown Redis persistence {self.redis_persistence!r}: choose one of "
+                            f"{', '.join(REDIS_PERSISTENCE)}")
         if self.startup_timeout <= 0:
             raise SpecError("startup timeout must be positive")
+        if self.backend not in BACKENDS:
+            raise SpecError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.lb_port is not None and not 1 <= self.lb_port <= 65535:
+            raise SpecError(f"load-balancer port must be between 1 and 65535, got {self.lb_port!r}")
+        if self.backend == "local" and not self.app.command.strip():
+            raise SpecError("the app has no [app] command to run as a local process; "
+                            "[app.docker] runs with --backend docker or swarm")

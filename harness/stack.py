@@ -29,17 +29,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from harness.lifecycle import NON_ENDING_SIGNALS, ReplicaLifecycle
 from harness.ports import LOOPBACK, free_port
 from harness.process import ChildProcess, KillPolicy, StartError
 from harness.reaper import read_manifest, write_manifest
 from harness.rundir import new_run_dir, update_run_meta
 from harness.servers.faultproxy import FaultProxyServer
+from harness.servers.limits import raise_open_files
 from harness.servers.nginx import NginxServer, Upstream
 from harness.servers.postgres import PostgresServer
 from harness.servers.redis import RedisServer
 from harness.servers.replica import Replica
 from harness.spec import StackSpec
-from harness.state import ComponentState, ProxyState, ReplicaState, StackState, write_state
+from common.state import ComponentState, ProxyState, ReplicaState, StackState, write_state
+from common.replica_events import REMOVE, RESTART, SIGNAL, STOP, TEARDOWN
 
 Progress = Callable[[str], None]
 DEPENDENCIES = ("postgres", "redis")
@@ -71,10 +74,12 @@ class LocalStack:
         self._next_index = 1
         self._reaper: subprocess.Popen | None = None
         self._manifest: Path | None = None
+        self._manifest_lock = threading.Lock()
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
         self._restart_timers: dict[str, threading.Timer] = {}
         self._exit_listeners: list[Callable[[str, int | None], None]] = []
+        self.lifecycle = ReplicaLifecycle(None)
         self._up = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -83,6 +88,8 @@ class LocalStack:
         """Bring everything up and wait until every replica is ready; on failure, tear down."""
         t0 = time.monotonic()
         deadline = t0 + self.spec.startup_timeout
+        # Before any child starts: each inherits soft = hard open files (a socket each).
+        raise_open_files()
         try:
             self._prepare_dirs()
             self._start_reaper()
@@ -117,8 +124,11 @@ class LocalStack:
         with self.lock:
             if self.nginx:
                 self.nginx.stop()
+            for name, replica in self.replicas.items():
+                if replica.alive():
+                    self.lifecycle.stopping(name, str(replica.pid), TEARDOWN)
             with ThreadPoolExecutor(max_workers=max(1, len(self.replicas))) as pool:
-                list(pool.map(lambda r: r.stop(), list(self.replicas.values())))
+                list(pool.map(self._stop_and_record, list(self.replicas.items())))
             for server in (self.proxy, self.redis, self.postgres):
                 if server:
                     server.stop()
@@ -152,29 +162,41 @@ class LocalStack:
         self.tmp = Path(tempfile.mkdtemp(prefix="gauntlet-"))
         # The postgres account must traverse into its own subdirectory.
         os.chmod(self.tmp, 0o711)
+        self.lifecycle = ReplicaLifecycle(self.run_dir)
 
     def _start_reaper(self) -> None:
         self._manifest = self.tmp.parent / f"{self.tmp.name}.manifest"
-        write_manifest(self._manifest, {"pgids": [], "paths": [str(self.tmp)]})
+        write_manifest(self._manifest, {"pgids": [], "load_pgids": [], "paths": [str(self.tmp)],
+                                        "run_dir": str(self.run_dir)})
         self._reaper = subprocess.Popen(
             [sys.executable, "-m", "harness.reaper", str(os.getpid()), str(self._manifest)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
 
-    def _track(self, proc: ChildProcess | None) -> None:
+    def _track(self, proc: ChildProcess | None, key: str = "pgids") -> None:
         """Record a child's process group for the reaper."""
         if proc is None or proc.pid is None or self._manifest is None:
             return
-        manifest = read_manifest(self._manifest)
-        if proc.pid not in manifest["pgids"]:
-            manifest["pgids"].append(proc.pid)
-            write_manifest(self._manifest, manifest)
+        with self._manifest_lock:  # children start from several threads at once
+            manifest = read_manifest(self._manifest)
+            groups = manifest.setdefault(key, [])
+            if proc.pid not in groups:
+                groups.append(proc.pid)
+                write_manifest(self._manifest, manifest)
+
+    def track_load(self, proc: ChildProcess) -> None:
+        """Give the load generator to the reaper too: if this process dies, the reaper
+        stops the load first (its records are written while the stack is still up)."""
+        with self.lock:
+            self._track(proc, "load_pgids")
 
     def _start_dependencies(self, deadline: float) -> None:
         logs = self.run_dir / "logs"
         self.postgres = PostgresServer(self.tmp / "postgres", free_port(), logs / "postgres.log")
-        self.redis = RedisServer(self.tmp / "redis", free_port(), logs / "redis.log")
+        self.redis = RedisServer(self.tmp / "redis", free_port(), logs / "redis.log",
+                                 persistence=self.spec.redis_persistence)
+        self.postgres.on_start = self.redis.on_start = self._track
         t0 = time.monotonic()
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [pool.submit(self.postgres.start, deadline), pool.submit(self.redis.start, deadline)]
@@ -189,6 +211,7 @@ class LocalStack:
 
     def _start_proxy(self, deadline: float) -> None:
         self.proxy = FaultProxyServer(free_port(), self.run_dir / "logs" / "faultproxy.log")
+        self.proxy.on_start = self._track
         self.proxy.start(deadline)
         self._track(self.proxy.proc)
         self.progress(f"fault proxy API {self.proxy.api_url}")
@@ -216,21 +239,36 @@ class LocalStack:
             app = replace(self.spec.app, env={**self.spec.app.env, **self.spec.replica_env})
             replica = Replica(name, free_port(), app, values, self.run_dir / "logs" / f"{name}.log",
                               grace=self.spec.replica_grace)
+            replica.on_start = self._track
             self.replicas[name] = replica
         replica.spawn()
         self._track(replica.proc)
+        self.lifecycle.started(name, str(replica.pid), replica.pid)
         return replica
+
+    def _record_exit(self, name: str, replica: Replica) -> None:
+        proc = replica.proc
+        if proc is not None and proc.popen is not None and proc.popen.poll() is not None:
+            self.lifecycle.exited_process(name, proc.pid, proc.popen.returncode, replica.log_path)
+
+    def _stop_and_record(self, item: tuple[str, Replica], policy: KillPolicy | None = None) -> int | None:
+        name, replica = item
+        code = replica.proc.stop(policy) if replica.proc is not None else None
+        self._record_exit(name, replica)
+        return code
 
     def _wait_ready(self, names: list[str], deadline: float) -> None:
         for name in names:
             replica = self.replicas[name]
-            replica.proc.wait_ready(replica.ready, deadline, f"ready at {replica.app.ready_path}")
+            what = f"ready at {replica.app.ready_path}" if replica.app.ready_path else replica.health_label
+            replica.proc.wait_ready(replica.ready, deadline, what)
 
     def _upstreams(self) -> list[Upstream]:
         return [Upstream(n, r.port, n in self.drained) for n, r in self.replicas.items()]
 
     def _start_nginx(self, deadline: float) -> None:
-        self.nginx = NginxServer(self.tmp / "nginx", free_port(), self.run_dir / "logs", self.spec.lb_strategy)
+        self.nginx = NginxServer(self.tmp / "nginx", self.spec.lb_port or free_port(), self.run_dir / "logs", self.spec.lb_strategy)
+        self.nginx.on_start = self._track
         self.nginx.start(self._upstreams(), deadline)
         self._track(self.nginx.proc)
         self.progress(f"nginx :{self.nginx.port} ({self.spec.lb_strategy}) in front of {len(self.replicas)} replicas")
@@ -246,18 +284,26 @@ class LocalStack:
 
     def signal_replica(self, name: str, signum: int) -> None:
         with self.lock:
-            self.replica(name).proc.signal(signum)
+            replica = self.replica(name)
+            if signum not in NON_ENDING_SIGNALS and replica.alive():
+                self.lifecycle.stopping(name, str(replica.pid), SIGNAL, signum)
+            replica.proc.signal(signum)
 
     def stop_replica(self, name: str, policy: KillPolicy | None = None) -> int | None:
         with self.lock:
-            return self.replica(name).proc.stop(policy)
+            replica = self.replica(name)
+            if replica.alive():
+                self.lifecycle.stopping(name, str(replica.pid), STOP, (policy or replica.proc.kill_policy).signal)
+            return self._stop_and_record((name, replica), policy or replica.proc.kill_policy)
 
     def restart_replica(self, name: str, timeout: float = 30.0, graceful: bool = True) -> None:
         """Stop (gracefully by default) and start again on the same port; wait until ready."""
         with self.lock:
             replica = self.replica(name)
             if replica.alive():
+                self.lifecycle.stopping(name, str(replica.pid), RESTART, signal.SIGTERM if graceful else signal.SIGKILL)
                 replica.stop(None if graceful else KillPolicy(signal.SIGKILL, 1.0))
+            self._record_exit(name, replica)
             self._start_again(name, timeout)
 
     def revive_replica(self, name: str, timeout: float = 30.0) -> bool:
@@ -290,7 +336,8 @@ class LocalStack:
                 replica.wait_healthy(deadline)
                 replica.proc.wait_ready(replica.ready, deadline, "ready")
             except StartError:
-                replica.stop()
+                self.lifecycle.stopping(name, str(replica.pid), REMOVE)
+                self._stop_and_record((name, replica))
                 del self.replicas[name]
                 raise
             self.nginx.reload(self._upstreams())
@@ -306,7 +353,9 @@ class LocalStack:
             del self.replicas[name]
             self.drained.discard(name)
             self.nginx.reload(self._upstreams())
-            replica.stop()
+            if replica.alive():
+                self.lifecycle.stopping(name, str(replica.pid), REMOVE)
+            self._stop_and_record((name, replica))
             if self.proxy:
                 for dep in DEPENDENCIES:
                     self.proxy.remove(f"{dep}-{name}")
@@ -334,10 +383,17 @@ class LocalStack:
             return self.redis
         raise KeyError(f"no dependency named {name!r} (dependencies: {', '.join(DEPENDENCIES)})")
 
-    def crash_dependency(self, name: str) -> None:
-        """SIGKILL the real server (Postgres, Redis): a crash, not a clean stop."""
+    def crash_dependency(self, name: str, keep_data: bool = True) -> None:
+        """SIGKILL the real server (Postgres, Redis): a crash, not a clean stop. Without
+        `keep_data` Redis's data files go too, so it restarts empty; Postgres always keeps
+        its acknowledged commits, so asking it to lose them is a ValueError."""
         with self.lock:
-            self.dependency(name).proc.stop(KillPolicy(signal.SIGKILL, 2.0))
+            server = self.dependency(name)
+            if not keep_data and name != "redis":
+                raise ValueError(f"{name} keeps its acknowledged commits across a crash; only redis can lose its data")
+            server.proc.stop(KillPolicy(signal.SIGKILL, 2.0))
+            if not keep_data:
+                server.wipe_data()
 
     def restart_dependency(self, name: str, timeout: float = 30.0) -> None:
         """Start the server again on the same port with its data."""
@@ -366,6 +422,7 @@ class LocalStack:
                     continue
                 known_dead.add((name, proc.pid))
                 code = proc.returncode()
+                self._record_exit(name, replica)
                 self.progress(f"{name} exited (code {code})")
                 self.publish_state()
                 for listener in self._exit_listeners:
@@ -394,8 +451,10 @@ class LocalStack:
         return {
             "replicas": self.spec.replicas, "broker": self.spec.broker, "lb_strategy": self.spec.lb_strategy,
             "app_command": self.spec.app.command, "reference_app": self.spec.app.is_reference,
+            "config": self.spec.config_path, "health": self.spec.app.health,
+            "health_path": self.spec.app.health_path, "ready_path": self.spec.app.ready_path,
             "fault_proxies": self.spec.fault_proxies, "restart_delay": self.spec.restart_delay,
-            "replica_env": self.spec.replica_env,
+            "replica_env": self.spec.replica_env, "redis_persistence": self.spec.redis_persistence,
         }
 
     def state(self) -> StackState:

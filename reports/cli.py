@@ -1,8 +1,9 @@
 """`gauntlet report RUN_DIR`: (re)build a run's verdicts and HTML report.
 
 Wired into the `gauntlet` command as `report`; `report_main(argv)` returns the exit
-code: 0 when no check failed, 1 when one did, 2 for a usage error (no such run
-directory, a bad threshold expression), which is reported without a traceback.
+code: 0 when every check passed, 1 when one failed, 2 for a usage error (no such run
+directory, a bad threshold expression; reported without a traceback), 3 when no check
+failed but one could not be judged (verdict unknown: e.g. nothing was published).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from harness.units import parse_duration
+from common.units import parse_duration
 from reports.delivery import DeliveryOptions
 from reports.metrics import METRICS
 from reports.records import RecordError
 from reports.thresholds import DEFAULT_SLO, ThresholdError, resolve
-from reports.verdict import RunVerdict, Verdict
+from reports.check import Verdict
+from reports.verdict import RunVerdict
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 _DESCRIPTION = """\
 Check a run and write its report: summary.json, junit.xml, report.html and csv/ in
@@ -32,7 +34,8 @@ re-checked later with other targets.
 
 Checks: records (is there a history), faults (did each fault inject and heal),
 delivery (lost / duplicated / unexpected / misrouted messages), recovery (did
-delivery come back after each heal), and one check per latency target (--slo).
+delivery come back after each heal), replicas (did a replica exit when no fault
+asked for it), and one check per latency target (--slo).
 """
 
 _EPILOG = """\
@@ -53,7 +56,9 @@ metrics:
 """ + textwrap.fill(", ".join(METRICS), width=78, initial_indent="  ", subsequent_indent="  ") + """
   (docs/reports.md describes each metric and its tags)
 
-exit status: 0 all checks pass or unknown, 1 a check failed, 2 usage error.
+exit status: 0 every check passed, 1 a check failed, 2 usage error,
+  3 no check failed but one could not be judged (unknown: a run that checked nothing
+  must not pass a CI gate).
 """
 
 
@@ -123,10 +128,43 @@ def print_verdicts(verdict: RunVerdict, out: TextIO) -> None:
         if len(line) > width:
             line = line[: max(20, width - 1)] + "…"
         print(line, file=out)
+        for extra in _check_lines(check):
+            print(extra[: max(20, width - 1)], file=out)
+    order_line = _order_line(verdict)
+    if order_line:
+        print(textwrap.fill(order_line, width=max(40, width - 1), subsequent_indent="       "), file=out)
+    if verdict.measurement is not None:
+        print(textwrap.fill(verdict.measurement.headline(), width=max(40, width - 1), subsequent_indent="       "),
+              file=out)
+    for note in verdict.notes:
+        print(f"note: {note}", file=out)
     failed = len(verdict.failed)
     print(f"verdict: {verdict.verdict.value.upper()}"
           + (f" ({failed} check{'s' if failed != 1 else ''} failed)" if failed else ""), file=out)
     print(f"summary: {verdict.summary_path}\njunit: {verdict.junit_path}", file=out)
+
+
+def _check_lines(check) -> list[str]:
+    """Below a failed replicas check: each unasked exit and the last lines of its log."""
+    if check.name != "replicas" or check.verdict is not Verdict.FAIL:
+        return []
+    lines = []
+    for e in check.details.get("exits", []):
+        if e.get("asked"):
+            continue
+        lines.append(f"      {e['replica']} at {e['at_s']:.1f} s, {e['how']}; its log ends:")
+        lines.extend(f"        | {text}" for text in (e.get("log_tail") or ["(empty)"])[-3:])
+    return lines
+
+
+def _order_line(verdict: RunVerdict) -> str:
+    """Which orders the run was checked against (from the delivery check), or ''."""
+    from reports.order import describe
+
+    for check in verdict.checks:
+        if check.name == "delivery" and check.details.get("order"):
+            return describe(check.details["order"])
+    return ""
 
 
 def _options(args: argparse.Namespace) -> DeliveryOptions:

@@ -118,7 +118,8 @@ def _faults(runs: list[ComparedRun]) -> str:
             rows.append([esc(r.label), esc(f.fault_id), esc(f.kind), esc(f.target), num(f.lost_live_inside),
                          num(f.lost_eventual_inside), *recovery_cells(f), esc(f.status)])
     body = (table(["run", "fault", "kind", "target", "lost live inside", "lost for good inside",
-                   "first delivery after heal", "p99 recovered after", "recovery"], rows)
+                   "first delivery after heal", "deliveries complete after", "latency back after", "recovery"],
+                  rows)
             if rows else "<p>No faults in these runs.</p>")
     return section("faults", "Faults and recovery", body)
 

@@ -27,7 +27,7 @@ from reports.compare_verdict import Recommendation, answers, duration_text, rate
 from reports.delivery import DeliveryOptions
 from reports.html import CSS, badge, esc, figure, num, section, table
 from reports.records import write_atomic
-from reports.verdict import compose
+from reports.check import compose
 
 REPORT_FILE = "compare.html"
 SECTION_IDS = ("answer", "table", "latency", "rate", "runs", "slo", "delivery", "faults", "notes")

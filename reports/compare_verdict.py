@@ -74,9 +74,11 @@ def fault_answer(fig: BrokerFigures, e: FaultEffect) -> str:
         return (f"{b} was unaffected by {name}: nothing lost or late, delivery p99 {inside} during it "
                 f"(steady {duration_text(e.steady_p99_ms)}).")
     if e.recovered_s is not None:
-        text += f" Delivery p99 was back to normal {e.recovered_s:.1f} s after the heal."
+        text += (f" Deliveries were complete and delivery p99 back to normal {e.recovered_s:.1f} s "
+                 f"after the heal.")
     elif e.status in ("not recovered", "slow"):
-        text += " Delivery p99 did not come back to normal within the heal window."
+        text += (" Deliveries were not complete again, or delivery p99 not back to normal, within the "
+                 "heal window.")
     return text
 
 

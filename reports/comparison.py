@@ -31,7 +31,8 @@ from reports.phases import STEADY
 from reports.records import FaultWindow, RunData, load_run, write_atomic
 from reports.series import Percentiles
 from reports.thresholds import format_value
-from reports.verdict import RunVerdict, Verdict, compose, evaluate_run, jsonable
+from reports.check import Verdict, compose
+from reports.verdict import RunVerdict, evaluate_run, jsonable
 
 FIGURES_FILE = "figures.json"
 FIGURES_VERSION = 1
@@ -66,7 +67,7 @@ class FaultEffect:
     inside: Percentiles  # delivery latency of messages sent inside the window
     steady_p99_ms: float | None
     first_delivery_s: float | None  # heal -> first live delivery (worst repeat)
-    recovered_s: float | None  # heal -> p99 back within 1.5x steady (worst repeat)
+    recovered_s: float | None  # heal -> deliveries complete and p99 back within 1.5x steady (worst repeat)
     status: str  # worst over repeats: recovered < not observed < slow < not recovered < not healed
 
     @property
@@ -234,7 +235,7 @@ def broker_figures(broker: str, runs: list[ComparedRun], options: DeliveryOption
     )
 
 
-_STATUS_ORDER = ("recovered", "not observed", "slow", "not recovered", "not healed", "not injected")
+_STATUS_ORDER = ("recovered", "not observed", "no baseline", "slow", "not recovered", "not healed", "not injected")
 
 
 def fault_effects(runs: list[ComparedRun], options: DeliveryOptions) -> list[FaultEffect]:
@@ -256,7 +257,7 @@ def fault_effects(runs: list[ComparedRun], options: DeliveryOptions) -> list[Fau
                 total["lost_live"] += recovery.lost_live_inside
                 total["lost_eventual"] += recovery.lost_eventual_inside
                 firsts.append(recovery.first_delivery_s)
-                recovered.append(recovery.p99_recovered_s)
+                recovered.append(recovery.recovered_s)
                 statuses.append(recovery.status)
                 steady.append(recovery.steady_p99_ms)
             lat = r.analysis.latency

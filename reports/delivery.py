@@ -10,16 +10,31 @@ frames (recv.csv) and connection events (conn.csv):
   *eventual*: the subscriber had connected before ts_sent and was still (or again)
   connected after ts_ack + grace, so it could have received it live or by resume.
   A subscriber that first connects after the publish is not addressed at all.
+  A message published inside a fault window is owed eventually only to subscribers
+  still there after that fault healed (+ grace): one that left before the heal (the
+  load ended while a hand-driven partition was still on) never saw the system get a
+  chance to deliver it. Such an undelivered pair is *unjudged*, not lost, and the
+  check says unknown because of it, naming the faults.
 - duplicated: a (subscriber, key) delivered again as a live frame, or replayed twice on
   one connection. A replay of a key the subscriber already had is the expected overlap
   of a resume and not a duplicate.
 - unexpected: a frame whose key was never published (nor is traceable).
 - recovered: a publish whose outcome was unknown (timeout) but that was seen.
 - late: a live first delivery slower than `late_after_s` (recv ts - sent_ts).
-- out of order: per subscriber, a live first delivery whose id is lower than one it
-  already received live.
+- out of order (reports/order.py): real-time order, judged per subscriber connection
+  without server ids: a live first delivery received after a message that was sent
+  after it had been acknowledged. Per-publisher sequence and server-id order are
+  counted beside it, as information.
+- corrupted: a frame whose padded payload (`--payload-size`) did not arrive as sent:
+  its digest does not match its text, or the pad is missing (recv.csv `intact` = 0).
+  A broker's size limit or a re-encoding that cuts or alters data shows here.
 - misrouted: a user publish delivered to a subscriber of another user. Jepsen has no
   such category; for notifications it is the worst failure (another user's data).
+
+Shaped subscribers (scenarios/shapes.py: slow or stalled readers, clients that vanish
+without a close; conn.csv `shape=<name>` on connect) are owed their messages
+eventually only: a server may rightly drop a reader that stopped reading and let it
+catch up. What they must not cost the others is the `isolation` check's question.
 
 Addressing: a user publish addresses every subscriber with that user; a broadcast
 addresses every subscriber. Everything is computed with array operations and pandas
@@ -35,11 +50,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports import order, recovery
+from reports.attribution import Attribution, attribution_of
 from reports.phases import AFTER_HEAL, FAULT, PHASES, STEADY, active_faults, phase_of
-from reports.records import FaultWindow, RunData
-from reports.verdict import CheckResult, Verdict
+from reports.records import SHAPE_PREFIX, RunData
+from reports.records import parse_shape_detail as parse_shape
+from reports.recovery import FaultRecovery
+from reports.check import CheckResult, Verdict
 
 SAME, CROSS, UNKNOWN_PATH = "same", "cross", "unknown"
+_PATHS = (SAME, CROSS, UNKNOWN_PATH)
 OFFLINE = "offline"  # the subscriber instance of a pair whose subscriber was disconnected
 UNKNOWN_INSTANCE = "?"  # a replica name the records did not give
 
@@ -70,6 +90,7 @@ class DeliveryCounts:
     expected_eventual: int = 0
     delivered_eventual: int = 0
     lost_eventual: int = 0
+    unjudged: int = 0            # undelivered, but the subscriber left before the fault healed
     duplicated: int = 0          # (subscriber, key) pairs delivered more than once
     duplicate_frames: int = 0    # the extra frames
     resume_overlap_frames: int = 0
@@ -78,35 +99,14 @@ class DeliveryCounts:
     recovered: int = 0           # unknown-outcome publishes that were seen
     failed_seen: int = 0         # failed publishes that were seen anyway
     misrouted: int = 0
+    corrupted: int = 0           # frames whose padded payload was cut short or altered
+    intact_checked: int = 0      # frames whose payload digest was checked
     late: int = 0
-    out_of_order: int = 0
+    out_of_order: int = 0        # live deliveries behind a message sent after they were acknowledged
+    out_of_sequence: int = 0     # ... behind a later-sequenced message of the same publisher (informational)
+    out_of_id_order: int = 0     # ... behind a higher server id (informational)
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class FaultRecovery:
-    """What one fault did to delivery, and how long delivery took to come back."""
-
-    fault_id: str
-    kind: str
-    target: str
-    start: float
-    end: float | None
-    outcome: str
-    expected_live_inside: int
-    lost_live_inside: int
-    lost_eventual_inside: int
-    lost_live_after_heal: int
-    first_delivery_s: float | None     # heal -> first live delivery of a message sent after heal
-    p99_recovered_s: float | None      # heal -> start of the first rolling window whose p99 is
-                                       # back within factor × steady p99
-    steady_p99_ms: float | None
-    observed_after_heal_s: float       # how long the run went on after the heal
-    status: str                        # recovered | slow | not recovered | not observed | not healed | not injected
-
-    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -123,13 +123,19 @@ class DeliveryAnalysis:
     unexpected: pd.DataFrame     # one row per unexpected frame
     misrouted: pd.DataFrame
     recovered: pd.DataFrame      # one row per unknown-outcome publish that was seen
-    out_of_order: pd.DataFrame
+    corrupted: pd.DataFrame      # one row per frame whose payload did not arrive intact
+    out_of_order: pd.DataFrame   # one row per real-time order violation
     by_phase: pd.DataFrame
     matrix: pd.DataFrame         # origin × subscriber instance × phase
     recovery: list[FaultRecovery]
     steady_p99_ms: float | None
+    order: order.OrderAnalysis | None = None
     notes: list[str] = field(default_factory=list)
     has_connections: bool = True
+    attribution: Attribution | None = None
+    shaped: dict[str, str] = field(default_factory=dict)   # subscriber -> shape (slow, stalled, vanishing)
+    shaped_codes: Any = None                               # the same as a bool array by subscriber code
+    shaped_latency_ms: Any = None                          # their live first deliveries' latency
 
 
 def analyze(run: RunData, options: DeliveryOptions | None = None) -> DeliveryAnalysis:
@@ -146,7 +152,8 @@ def check(run: RunData, options: DeliveryOptions | None = None) -> CheckResult:
     loss in steady state; live loss inside a fault or its heal window is reported only."""
     a = analyze(run, options)
     c = a.counts
-    details: dict[str, Any] = {"counts": c.to_dict(), "by_phase": _records(a.by_phase), "notes": a.notes}
+    details: dict[str, Any] = {"counts": c.to_dict(), "by_phase": _records(a.by_phase), "notes": a.notes,
+                               "order": {k: v.to_dict() for k, v in a.order.summaries.items()} if a.order else {}}
     if c.publishes == 0:
         return CheckResult("delivery", Verdict.UNKNOWN, "no publishes recorded: nothing to check", details)
     if not a.has_connections:
@@ -167,34 +174,54 @@ def check(run: RunData, options: DeliveryOptions | None = None) -> CheckResult:
         problems.append(f"{c.unexpected:,} unexpected")
     if c.misrouted:
         problems.append(f"{c.misrouted:,} misrouted to another user")
+    if c.corrupted:
+        problems.append(f"{c.corrupted:,} corrupted (payload cut short or altered)")
+        details["corrupted_examples"] = _records(a.corrupted.head(5))
     fault_live = c.lost_live - steady_live
     summary = (
         f"{c.expected_eventual:,} deliveries owed, {c.delivered_eventual:,} made; "
         f"live {c.delivered_live:,}/{c.expected_live:,}"
         + (f" ({fault_live:,} missed during faults)" if fault_live else "")
         + (f"; {c.recovered:,} recovered" if c.recovered else "")
+        + (f"; {c.intact_checked:,} payload digests checked" if c.intact_checked else "")
     )
+    if a.attribution is not None and a.attribution.note:
+        summary += f"; {a.attribution.note}"
     if problems:
         return CheckResult("delivery", Verdict.FAIL, "; ".join(problems) + " — " + summary, details)
+    if c.unjudged:
+        faults = sorted({str(f) for f in a.pairs.loc[a.pairs["unjudged"], "fault"].dropna()})
+        details["unjudged_faults"] = faults
+        return CheckResult(
+            "delivery", Verdict.UNKNOWN,
+            f"{c.unjudged:,} deliveries cannot be judged: their subscribers left before "
+            f"{', '.join(faults) or 'the fault'} healed (the load ended first) — " + summary, details)
     return CheckResult("delivery", Verdict.PASS, summary, details)
 
 
 def check_recovery(run: RunData, options: DeliveryOptions | None = None) -> CheckResult:
-    """Per healed fault: delivery resumes, and its p99 returns to steady level in time."""
+    """Per healed fault: deliveries complete again and latency back to its steady level,
+    both within the heal window (reports/recovery.py)."""
     a = analyze(run, options)
     rows = [r.to_dict() for r in a.recovery]
     if not a.recovery:
         return CheckResult("recovery", Verdict.PASS, "no faults to recover from", {"faults": rows})
-    bad = [r for r in a.recovery if r.status in ("not recovered", "slow")]
-    unsure = [r for r in a.recovery if r.status in ("not observed", "not healed")]
-    parts = [f"{r.fault_id} {r.kind} {r.target}: {r.status}"
-             + (f" in {r.p99_recovered_s:.1f}s" if r.p99_recovered_s is not None else "") for r in a.recovery]
-    summary = "; ".join(parts)
+    bad = [r for r in a.recovery if r.status in recovery.FAILED]
+    unsure = [r for r in a.recovery if r.status in recovery.UNJUDGED]
+    summary = "; ".join(recovery_summary(r) for r in a.recovery)
     if bad:
         return CheckResult("recovery", Verdict.FAIL, summary, {"faults": rows})
     if unsure:
         return CheckResult("recovery", Verdict.UNKNOWN, summary, {"faults": rows})
     return CheckResult("recovery", Verdict.PASS, summary, {"faults": rows})
+
+
+def recovery_summary(r: FaultRecovery) -> str:
+    """One fault's recovery for people: the status, then both times or why not."""
+    head = f"{r.fault_id} {r.kind} {r.target}: {r.status}"
+    if r.status in (recovery.RECOVERED, recovery.SLOW) and r.recovered_s is not None:
+        head += f" in {r.recovered_s:.1f} s"
+    return head + (f" ({r.reason})" if r.reason else "")
 
 
 class _Analysis:
@@ -218,13 +245,18 @@ class _Analysis:
         by_phase = self._by_phase(latency)
         steady = latency.loc[latency["phase"] == STEADY, "latency_ms"]
         steady_p99 = float(np.percentile(steady, 99)) if len(steady) else None
+        attribution = attribution_of(self.run)
+        if attribution.note:
+            self.notes.append(attribution.note)
         return DeliveryAnalysis(
             options=self.o, counts=counts, pairs=self.pairs, latency=latency, lost=self._lost_table(),
             duplicates=self._frame_table(self.dup_mask), unexpected=self._frame_table(self.unexpected_mask),
             misrouted=self._frame_table(self.misrouted_mask), recovered=self._recovered_table(),
-            out_of_order=ooo, by_phase=by_phase,
-            matrix=self._matrix(), recovery=self._recovery(latency, steady_p99), steady_p99_ms=steady_p99,
-            notes=self.notes, has_connections=self.has_connections,
+            corrupted=self._frame_table(self.corrupted_mask),
+            out_of_order=ooo, by_phase=by_phase, order=self.order_analysis,
+            matrix=self._matrix(), recovery=self._recovery(latency), steady_p99_ms=steady_p99,
+            notes=self.notes, has_connections=self.has_connections, attribution=attribution,
+            shaped=self.shaped, shaped_codes=self.shaped_mask, shaped_latency_ms=self.shaped_latency_ms,
         )
 
     # -- publishes -----------------------------------------------------------------
@@ -296,10 +328,9 @@ class _Analysis:
             self.notes.append(f"{int(recv['sub'].isna().sum())} received frames without a subscriber were ignored")
             recv = recv[recv["sub"].notna()].reset_index(drop=True)
         self.recv = recv
-        keys = np.concatenate([self.pub["key"].to_numpy(dtype=object), recv["key"].to_numpy(dtype=object)])
-        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        pub_codes, recv_codes, uniques = _factorize_both(self.pub["key"].to_numpy(dtype=object), recv["key"])
         n_pub = len(self.pub)
-        self.f_key = codes[n_pub:].astype("int64")
+        self.f_key = recv_codes
         # An untraceable frame (no key) is its own unexpected message.
         missing = self.f_key < 0
         self.f_key[missing] = len(uniques) + np.arange(int(missing.sum()))
@@ -307,13 +338,10 @@ class _Analysis:
                                          np.full(int(missing.sum()), None, dtype=object)])
         self.n_keys = len(self.key_names)
         self.pub_of_key = np.full(self.n_keys, -1, dtype="int64")
-        self.pub_of_key[codes[:n_pub]] = np.arange(n_pub)
+        self.pub_of_key[pub_codes] = np.arange(n_pub)
 
-        subs = np.concatenate([self.run.conn["sub"].to_numpy(dtype=object), recv["sub"].to_numpy(dtype=object)])
-        sub_codes, sub_names = pd.factorize(subs, use_na_sentinel=True)
+        self.c_sub, self.f_sub, sub_names = _factorize_both(self.run.conn["sub"].to_numpy(dtype=object), recv["sub"])
         self.sub_names = np.asarray(sub_names, dtype=object)
-        self.c_sub = sub_codes[: len(self.run.conn)]
-        self.f_sub = sub_codes[len(self.run.conn):]
 
     # -- connections ---------------------------------------------------------------
 
@@ -343,6 +371,18 @@ class _Analysis:
                                            user=("user", "first"))
         self.sub_table = per_sub.reset_index()
         n_subs = len(self.sub_names)
+        detail = _text(conn["detail"])
+        shaped_rows = (event == "connect") & np.array([isinstance(d, str) and d.startswith(SHAPE_PREFIX) for d in detail],
+                                                      dtype=bool) if len(conn) else np.zeros(0, dtype=bool)
+        self.shaped_mask = np.zeros(n_subs, dtype=bool)
+        self.shaped_slack = np.zeros(n_subs)
+        self.shaped: dict[str, str] = {}
+        for code, text in zip(self.c_sub[shaped_rows], detail[shaped_rows]):
+            if code >= 0:
+                name, slack = parse_shape(text)
+                self.shaped_mask[code] = True
+                self.shaped_slack[code] = slack
+                self.shaped[str(self.sub_names[code])] = name
         self.sub_user = np.full(n_subs, None, dtype=object)
         self.sub_user[self.sub_table["sub"].to_numpy()] = self.sub_table["user"].to_numpy(dtype=object)
 
@@ -351,7 +391,8 @@ class _Analysis:
     def _frames(self) -> None:
         recv = self.recv
         ts = recv["ts"].to_numpy(dtype="float64")
-        order = np.lexsort((ts, self.f_key, self.f_sub))
+        # One int64 (subscriber, key) code sorts like the two columns, in one key fewer.
+        order = np.lexsort((ts, self.f_sub.astype("int64") * self.n_keys + self.f_key))
         self.order = order
         sub, key = self.f_sub[order], self.f_key[order]
         replay = recv["replay"].to_numpy(dtype=bool)[order]
@@ -378,6 +419,9 @@ class _Analysis:
         self.dup_mask = ~new_pair & (~replay | replay_repeat)
         self.overlap_mask = ~new_pair & replay & ~replay_repeat
         self.unexpected_mask = ~matched
+        intact = recv["intact"].to_numpy(dtype="float64", na_value=np.nan)[order]
+        self.corrupted_mask = intact == 0
+        self.intact_checked = int((~np.isnan(intact)).sum())
         self.matched = matched
         # Frames are sorted by (sub, key), so pair codes are sorted: the sets of pairs
         # seen are sorted unique arrays without a hash pass (np.unique is slow here).
@@ -415,7 +459,9 @@ class _Analysis:
         last = np.full(len(self.sub_names), -np.inf)
         first[self.sub_table["sub"].to_numpy()] = self.sub_table["first_connect"].to_numpy()
         last[self.sub_table["sub"].to_numpy()] = self.sub_table["last_end"].to_numpy()
-        eventual = (first[sub_idx] <= sent) & (last[sub_idx] >= ack + self.o.grace_s)
+        # A shaped subscriber may hold frames unread for its slack (a stalled reader
+        # when the load stops): what was sent that close to its end is not owed.
+        eventual = (first[sub_idx] <= sent) & (last[sub_idx] >= ack + self.o.grace_s + self.shaped_slack[sub_idx])
         order = np.argsort(sent[eventual], kind="stable")  # merge_asof wants time order
         pairs = pd.DataFrame({"pub": pub_idx[eventual][order], "sub": sub_idx[eventual][order],
                               "ts_sent": sent[eventual][order], "deadline": ack[eventual][order] + self.o.grace_s})
@@ -424,6 +470,7 @@ class _Analysis:
                               direction="backward", allow_exact_matches=True)
         end = pairs["end"].to_numpy(dtype="float64")
         live = ~np.isnan(end) & (end >= pairs["deadline"].to_numpy())
+        live &= ~self.shaped_mask[pairs["sub"].to_numpy(dtype="int64")]  # shaped: owed eventually only
         connected = ~np.isnan(end) & (end > pairs["ts_sent"].to_numpy())
         sub_instance = np.where(connected, pairs["conn_instance"].to_numpy(dtype="float64", na_value=0),
                                 self.vocab_index[OFFLINE]).astype("int16")
@@ -431,16 +478,31 @@ class _Analysis:
         sub_idx = pairs["sub"].to_numpy(dtype="int64")
         key = self.pub_key_code(pub_idx)
         code = sub_idx * self.n_keys + key
-        delivered_any = _in_sorted(code, self.seen_any)
-        delivered_live = _in_sorted(code, self.seen_live)
+        delivered_any, delivered_live = _in_sorted_many(code, self.seen_any, self.seen_live)
         origin = self.p_instance[pub_idx]
+        # Owed eventually only if the subscriber was still there after every fault that
+        # held the publish had healed (an unhealed fault never gave it the chance).
+        heal = self._heal_needed()[pub_idx] + self.o.grace_s
+        left_early = last[sub_idx] < heal
+        unjudged = left_early & ~delivered_any
         self.pairs = pd.DataFrame({
             "ts_sent": pairs["ts_sent"].to_numpy(), "pub": pub_idx, "sub": sub_idx,
             "phase": self._phases(pub_idx), "fault": self.p_fault[pub_idx],
             "origin": self._categorical(origin), "sub_instance": self._categorical(sub_instance),
             "live": live, "delivered_live": delivered_live, "delivered": delivered_any,
-            "lost_live": live & ~delivered_live, "lost_eventual": ~delivered_any,
+            "lost_live": live & ~delivered_live, "lost_eventual": ~delivered_any & ~unjudged,
+            "unjudged": unjudged,
         })
+
+    def _heal_needed(self) -> np.ndarray:
+        """Per publish: the latest heal of a fault whose window holds its send time
+        (-inf outside faults, +inf when that fault never healed)."""
+        needed = np.full(len(self.pub), -np.inf)
+        for fault in self.faults:
+            end = fault.end if fault.end is not None else np.inf
+            inside = (self.p_sent >= fault.start) & (self.p_sent <= fault.end_or(self.run_end))
+            needed[inside] = np.maximum(needed[inside], end)
+        return needed
 
     def pub_key_code(self, pub_idx: np.ndarray) -> np.ndarray:
         if not hasattr(self, "_key_of_pub"):
@@ -454,33 +516,48 @@ class _Analysis:
     def _latency(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         f = self.f
         use = f["first"].to_numpy() & ~f["replay"].to_numpy() & self.matched & ~self.misrouted_mask
+        # Shaped subscribers are slow on purpose: their latency is not the app's, and
+        # judging it would hide what matters (the others'); kept apart for isolation.
+        shaped = self.shaped_mask[f["sub"].to_numpy()] if len(f) else np.zeros(0, dtype=bool)
+        lag = f["ts"].to_numpy() - self.f_sent
+        self.shaped_latency_ms = lag[use & shaped] * 1000.0
+        use &= ~shaped
         idx = np.flatnonzero(use)
         pub_idx = self.f_pub[idx]
         ts = f["ts"].to_numpy()[idx]
         instance, origin = self.f_instance[idx], self.f_origin[idx]
         known = (instance != 0) & (origin != 0)
-        path = np.where(known, np.where(instance == origin, SAME, CROSS), UNKNOWN_PATH)
+        # Path as codes into _PATHS: building a categorical from strings costs more than the rest.
+        path = np.where(known, np.where(instance == origin, 0, 1), 2).astype("int8")
         latency = pd.DataFrame({
             "ts": ts, "sent_ts": self.f_sent[idx], "latency_ms": (ts - self.f_sent[idx]) * 1000.0,
             "sub": f["sub"].to_numpy()[idx], "key": f["key"].to_numpy()[idx], "id": self.f_id[idx],
             "instance": self._categorical(instance), "origin": self._categorical(origin),
-            "path": pd.Categorical(path, categories=[SAME, CROSS, UNKNOWN_PATH]),
+            "path": pd.Categorical.from_codes(path, categories=list(_PATHS)),
             "phase": self._phases(pub_idx),
             "kind": pd.Categorical.from_codes(self.p_kind_code[pub_idx], categories=self.p_kind_names),
         })
         latency["late"] = latency["latency_ms"] > self.o.late_after_s * 1000.0
-        # Order is judged per subscriber in arrival order, on messages with an id. With
-        # rows sorted by (sub, ts), sub * 2^32 + id makes one running maximum restart at
-        # each subscriber: a new subscriber's values exceed every earlier one's.
-        has_id = np.flatnonzero(~np.isnan(latency["id"].to_numpy()))
-        subs = latency["sub"].to_numpy()[has_id]
-        order = has_id[np.lexsort((latency["ts"].to_numpy()[has_id], subs))]
-        value = latency["sub"].to_numpy()[order].astype("int64") * (1 << 32) + latency["id"].to_numpy()[order].astype("int64")
-        running = np.maximum.accumulate(value) if len(value) else value
-        ooo_rows = order[1:][value[1:] < running[:-1]] if len(value) else order
-        ooo = latency.iloc[np.sort(ooo_rows)]
+        self.order_analysis = self._order(idx, pub_idx, ts, instance, origin, path)
         by_time = np.argsort(latency["ts"].to_numpy(), kind="stable")
-        return latency.iloc[by_time].reset_index(drop=True), self._named(ooo)
+        return latency.iloc[by_time].reset_index(drop=True), self.order_analysis.realtime_violations
+
+    def _order(self, idx: np.ndarray, pub_idx: np.ndarray, ts: np.ndarray, instance: np.ndarray,
+               origin: np.ndarray, path: np.ndarray) -> order.OrderAnalysis:
+        """Real-time, per-publisher and id order of the live first deliveries."""
+        ack = self.pub["ts_ack"].to_numpy(dtype="float64")
+        ack_ok = np.where(self.p_outcome == "ok", ack, np.nan)
+        publisher, seq, _ = order.parse_keys(self.pub["key"].to_numpy(dtype=object))
+        recv_phase, _ = phase_of(ts, self.faults, self.run_end, self.o.heal_window_s)
+        deliveries = order.Deliveries(
+            sub=self.f["sub"].to_numpy()[idx], conn=self.f["conn"].to_numpy()[idx], ts=ts, row=self.order[idx],
+            sent=self.f_sent[idx], ack=ack_ok[pub_idx], key=self.f["key"].to_numpy()[idx],
+            publisher=publisher[pub_idx], seq=seq[pub_idx], id=self.f_id[idx], origin=origin, instance=instance,
+            path=path, sent_phase=self.p_phase_code[pub_idx],
+            recv_phase=np.asarray(recv_phase.codes),
+        )
+        return order.analyze(deliveries, sub_names=self.sub_names, key_names=self.key_names, vocab=self.vocab,
+                             path_names=_PATHS, has_acks=bool((~np.isnan(ack_ok)).any()))
 
     # -- tables --------------------------------------------------------------------
 
@@ -494,13 +571,17 @@ class _Analysis:
             failed=int((self.p_outcome == "fail").sum()), unknown=int((self.p_outcome == "unknown").sum()),
             frames=len(f), subscribers=len(self.sub_table),
             expected_live=int(p["live"].sum()), delivered_live=int((p["live"] & p["delivered_live"]).sum()),
-            lost_live=int(p["lost_live"].sum()), expected_eventual=len(p),
+            lost_live=int(p["lost_live"].sum()), expected_eventual=len(p) - int(p["unjudged"].sum()),
             delivered_eventual=int(p["delivered"].sum()), lost_eventual=int(p["lost_eventual"].sum()),
+            unjudged=int(p["unjudged"].sum()),
             duplicated=len(dup_pairs), duplicate_frames=int(self.dup_mask.sum()),
             resume_overlap_frames=int(self.overlap_mask.sum()),
             unexpected=len(unexpected_keys), unexpected_frames=int(self.unexpected_mask.sum()),
             recovered=int((outcome_seen == "unknown").sum()), failed_seen=int((outcome_seen == "fail").sum()),
-            misrouted=int(self.misrouted_mask.sum()), late=int(latency["late"].sum()), out_of_order=len(ooo),
+            misrouted=int(self.misrouted_mask.sum()), corrupted=int(self.corrupted_mask.sum()),
+            intact_checked=self.intact_checked, late=int(latency["late"].sum()), out_of_order=len(ooo),
+            out_of_sequence=self.order_analysis.summaries[order.SEQUENCE].violations,
+            out_of_id_order=self.order_analysis.summaries[order.IDS].violations,
         )
 
     def _by_phase(self, latency: pd.DataFrame) -> pd.DataFrame:
@@ -571,74 +652,33 @@ class _Analysis:
 
     # -- recovery ------------------------------------------------------------------
 
-    def _recovery(self, latency: pd.DataFrame, steady_p99: float | None) -> list[FaultRecovery]:
-        out = []
-        known = set(self.run.instances)
-        cross_exists = bool((latency["path"] == CROSS).any())
-        for fault in self.run.faults:
-            out.append(self._recover_one(fault, latency, steady_p99, known, cross_exists))
-        return out
+    def _recovery(self, latency: pd.DataFrame) -> list[FaultRecovery]:
+        cross = CROSS if bool((latency["path"] == CROSS).any()) else None
+        # The load's last send bounds what the run could show after a heal.
+        sent = self.p_sent[~np.isnan(self.p_sent)]
+        load_end = min(self.run_end, float(sent.max())) if len(sent) else self.run_end
+        starts = [f.start for f in self.faults]
+        return [recovery.recover(fault, pairs=self.pairs, latency=latency, options=self.o, run_end=load_end,
+                                 replicas=set(self.run.instances), cross=cross, later_starts=starts)
+                for fault in self.run.faults]
 
-    def _recover_one(self, fault: FaultWindow, latency: pd.DataFrame, steady_p99: float | None,
-                     instances: set[str], cross_exists: bool) -> FaultRecovery:
-        p = self.pairs
-        inside = p["fault"].to_numpy() == fault.id
-        in_fault = inside & (p["phase"].to_numpy() == FAULT)
-        after = inside & (p["phase"].to_numpy() == AFTER_HEAL)
-        base = dict(
-            fault_id=fault.id, kind=fault.kind, target=fault.target, start=fault.start, end=fault.end,
-            outcome=fault.outcome, expected_live_inside=int(p["live"].to_numpy()[in_fault].sum()),
-            lost_live_inside=int(p["lost_live"].to_numpy()[in_fault].sum()),
-            lost_eventual_inside=int(p["lost_eventual"].to_numpy()[in_fault].sum()),
-            lost_live_after_heal=int(p["lost_live"].to_numpy()[after].sum()),
-        )
-        if not fault.injected:
-            return FaultRecovery(**base, first_delivery_s=None, p99_recovered_s=None, steady_p99_ms=None,
-                                 observed_after_heal_s=0.0, status="not injected")
-        if fault.end is None or fault.outcome == "heal_failed":
-            return FaultRecovery(**base, first_delivery_s=None, p99_recovered_s=None, steady_p99_ms=None,
-                                 observed_after_heal_s=0.0, status="not healed")
-        heal = fault.end
-        observed = max(0.0, self.run_end - heal)
-        # Deliveries that exercise what the fault broke: cross-instance traffic to or
-        # from the target replica; all cross traffic when the target is not a replica.
-        sel = latency
-        if cross_exists:
-            sel = sel[sel["path"] == CROSS]
-        if fault.target in instances:
-            sel = sel[(sel["instance"] == fault.target) | (sel["origin"] == fault.target)]
-        # The reference is steady state *before* this fault: after it, a system that
-        # never recovered has a degraded "steady" level that would excuse itself.
-        steady = sel["phase"] == STEADY
-        before = sel.loc[steady & (sel["sent_ts"] < fault.start), "latency_ms"]
-        ref = before if len(before) >= self.o.min_window_samples else sel.loc[steady, "latency_ms"]
-        reference = float(np.percentile(ref, 99)) if len(ref) >= self.o.min_window_samples else steady_p99
-        # Only the heal window matters: recovering later is "slow" either way.
-        horizon = heal + self.o.heal_window_s + self.o.rolling_window_s
-        post = sel[(sel["sent_ts"] >= heal) & (sel["sent_ts"] <= horizon)]
-        first = float(post["ts"].min() - heal) if len(post) else None
-        recovered = None
-        if reference is not None and len(post):
-            series = pd.Series(post["latency_ms"].to_numpy(),
-                               index=pd.to_datetime(post["ts"].to_numpy(), unit="s")).sort_index()
-            window = f"{int(self.o.rolling_window_s * 1000)}ms"
-            p99 = series.rolling(window).quantile(0.99)
-            n = series.rolling(window).count()
-            ok = (p99 <= self.o.recovery_factor * reference) & (n >= self.o.min_window_samples)
-            if ok.any():
-                # The first healthy trailing window ends at e; delivery has been healthy
-                # since the window's start (never before the heal itself).
-                window_end = ok.idxmax().value / 1e9
-                recovered = max(0.0, window_end - self.o.rolling_window_s - heal)
-        deadline = self.o.heal_window_s
-        if recovered is not None:
-            status = "recovered" if recovered <= deadline else "slow"
-        elif observed < deadline:
-            status = "not observed"
-        else:
-            status = "not recovered"
-        return FaultRecovery(**base, first_delivery_s=first, p99_recovered_s=recovered,
-                             steady_p99_ms=reference, observed_after_heal_s=observed, status=status)
+
+def _factorize_both(head: np.ndarray, tail: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pd.factorize of `head` followed by `tail` (codes by first appearance, -1 for
+    missing), as (head codes, tail codes, uniques). A categorical tail is factorized
+    through its categories: each distinct value is hashed once, not once per row, in
+    the order of its first row, so the codes are the same as from the plain concatenation."""
+    if not isinstance(tail.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(np.concatenate([head, tail.to_numpy(dtype=object)]), use_na_sentinel=True)
+        return codes[: len(head)].astype("int64"), codes[len(head):].astype("int64"), np.asarray(uniques, dtype=object)
+    tail_codes = tail.cat.codes.to_numpy()
+    present = tail_codes >= 0
+    seen, first_seen = pd.factorize(tail_codes[present])  # categories in order of their first row
+    categories = tail.cat.categories.to_numpy(dtype=object)[first_seen]
+    codes, uniques = pd.factorize(np.concatenate([head, categories]), use_na_sentinel=True)
+    out = np.full(len(tail_codes), -1, dtype="int64")
+    out[present] = codes[len(head):][seen]
+    return codes[: len(head)].astype("int64"), out, np.asarray(uniques, dtype=object)
 
 
 def _categories(series: pd.Series) -> list:
@@ -677,6 +717,21 @@ def _in_sorted(values: np.ndarray, sorted_unique: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(sorted_unique, values)
     idx[idx == len(sorted_unique)] = 0
     return sorted_unique[idx] == values
+
+
+def _in_sorted_many(values: np.ndarray, *haystacks: np.ndarray) -> list[np.ndarray]:
+    """_in_sorted against several haystacks, looking the values up in sorted order:
+    a binary search over sorted needles stays in cache, over random ones it does not."""
+    if len(values) < 2:
+        return [_in_sorted(values, h) for h in haystacks]
+    by_value = np.argsort(values, kind="stable")
+    ordered = values[by_value]
+    out = []
+    for haystack in haystacks:
+        found = np.empty(len(values), dtype=bool)
+        found[by_value] = _in_sorted(ordered, haystack)
+        out.append(found)
+    return out
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ writer was killed mid-line still can, but the report says what was dropped.
 from __future__ import annotations
 
 from reports.records import RunData
-from reports.verdict import CheckResult, Verdict
+from reports.check import CheckResult, Verdict
 
 
 def check(run: RunData) -> CheckResult:

@@ -12,24 +12,24 @@ The time series behind the plots are written to csv/ next to it.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reports import delivery, plots, series
+from reports import delivery, order, plots, replicas, resources_html, series
 from reports.delivery import DeliveryAnalysis, DeliveryOptions
+from reports.html_parts import badge, esc, figure, num, section, table
 from reports.phases import AFTER_HEAL, FAULT, STEADY
 from reports.records import RunData, load_run, write_atomic
 from reports.thresholds import format_value, holds, observed_by_phase
-from reports.verdict import RunVerdict, Verdict, evaluate_run, latency_summary
+from reports.check import Verdict
+from reports.verdict import RunVerdict, evaluate_run, latency_summary
 
-SECTION_IDS = ("verdict", "slo", "delivery", "faults", "latency", "throughput", "load", "delivery-latency",
-               "loss", "matrix", "metadata", "exports")
+SECTION_IDS = ("verdict", "slo", "delivery", "order", "faults", "replicas", "latency", "throughput", "load", "resources",
+               "delivery-latency", "loss", "matrix", "metadata", "exports")
 _PHASE_NAMES = {STEADY: "steady", FAULT: "in faults", AFTER_HEAL: "after heal"}
 
 
@@ -59,44 +59,13 @@ def write_report(run: RunData, verdict: RunVerdict, options: DeliveryOptions | N
     return write_atomic(run.run_dir / "report.html", page.render())
 
 
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def badge(verdict: Verdict | str | None) -> str:
-    v = verdict.value if isinstance(verdict, Verdict) else (verdict or "n/a")
-    return f'<span class="badge {esc(v)}">{esc(v.upper())}</span>'
-
-
-def num(value: float | int | None, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "—"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    return f"{value:,.{digits}f}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
-    """Cells are HTML already (escaped by the caller)."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def section(sid: str, title: str, body: str) -> str:
-    """A report section; its id is what tools and tests find it by."""
-    return f'<section id="{sid}"><h2>{esc(title)}</h2>{body}</section>'
-
-
-def figure(fig: Any, alt: str) -> str:
-    """A plot as an inline PNG, so the page needs no other file."""
-    return f'<figure><img alt="{esc(alt)}" src="{plots.to_data_uri(fig)}"></figure>'
-
-
 def recovery_cells(r: delivery.FaultRecovery) -> list[str]:
-    """First delivery after the heal and delivery p99 back to steady, as table cells."""
-    return [esc(f"{r.first_delivery_s:.2f} s" if r.first_delivery_s is not None else "—"),
-            esc(f"{r.p99_recovered_s:.1f} s" if r.p99_recovered_s is not None else "—")]
+    """First delivery after the heal, deliveries complete again, delivery p99 back to
+    steady, as table cells."""
+    def seconds(value: float | None, digits: int = 1) -> str:
+        return esc(f"{value:.{digits}f} s" if value is not None else "—")
+
+    return [seconds(r.first_delivery_s, 2), seconds(r.delivery_recovered_s), seconds(r.latency_recovered_s)]
 
 
 class _Page:
@@ -116,8 +85,8 @@ class _Page:
     def render(self) -> str:
         self.csv_dir.mkdir(exist_ok=True)
         sections = [
-            self._verdict(), self._slo(), self._delivery(), self._faults(), self._latency(), self._throughput(),
-            self._load(), self._delivery_latency(), self._loss(), self._matrix(), self._metadata(),
+            self._verdict(), self._slo(), self._delivery(), self._order(), self._faults(), self._replicas(), self._latency(), self._throughput(),
+            self._load(), self._resources(), self._delivery_latency(), self._loss(), self._matrix(), self._metadata(),
         ]
         sections.append(self._exports())  # last: lists the files the others wrote
         name = self.run.meta.name or self.run.run_dir.name
@@ -128,9 +97,18 @@ class _Page:
             f"<title>gauntlet report — {esc(name)}</title><style>{CSS}</style></head><body>"
             f"<header><h1>{badge(self.v.verdict)} {esc(name)}</h1>"
             f"<p class=\"sub\">{esc(self._when())} · exit code {self.v.exit_code}</p>"
+            f"{self._measurement()}"
             f"{self._headline()}<nav>{nav}</nav></header>"
             + "".join(sections) + "</body></html>\n"
         )
+
+    def _measurement(self) -> str:
+        """Whether the load generator kept up, right under the title."""
+        m = self.v.measurement
+        if m is None:
+            return ""
+        cls = {True: "ok", False: "bad", None: "sub"}[m.valid]
+        return f'<p id="measurement" class="{cls}">{esc(m.headline())}</p>'
 
     def _when(self) -> str:
         start = dt.datetime.fromtimestamp(self.t0, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -153,7 +131,11 @@ class _Page:
                 f"<b>Delivery</b>: {c.delivered_eventual:,} of {c.expected_eventual:,} owed deliveries made "
                 f"({share:.2f} %); <b>{c.lost_eventual:,} lost for good</b>; live {c.lost_live:,} missed "
                 f"({fault_live:,} during faults or heal windows); {c.duplicated:,} duplicated, "
-                f"{c.unexpected:,} unexpected, {c.misrouted:,} misrouted, {c.recovered:,} recovered.")
+                f"{c.unexpected:,} unexpected, {c.misrouted:,} misrouted, {c.recovered:,} recovered"
+                + (f", {c.corrupted:,} corrupted of {c.intact_checked:,} payloads checked" if c.intact_checked else "")
+                + ".")
+        if self.a is not None and self.a.order is not None:
+            items.append(f"<b>Order</b>: {esc(order.describe(self.a.order.summaries).removeprefix('order: '))}")
         broken = [(r, phases) for r, phases in zip(self.v.slo, self.slo_phases) if r.verdict is Verdict.FAIL]
         for r, phases in broken[:5]:
             where = [f"{_PHASE_NAMES[p]} {format_value(x, r.unit, r.aggregation)}" for p, x in phases.items()
@@ -162,6 +144,8 @@ class _Page:
                          f"{esc(format_value(r.observed, r.unit, r.aggregation))}, target {esc(r.op)} "
                          f"{esc(format_value(r.target, r.unit, r.aggregation))}"
                          + (f" — broken {esc(', '.join(where))}" if where else ""))
+        for note in self.v.notes:
+            items.append(f"<b>Note</b>: {esc(note)}")
         if self.a is not None:
             for f in self.a.recovery:
                 items.append(f"<b>Fault {esc(f.fault_id)}</b> {esc(f.kind)} {esc(f.target)}: "
@@ -171,9 +155,7 @@ class _Page:
 
     @staticmethod
     def _recovery_text(f: delivery.FaultRecovery) -> str:
-        if f.status in ("recovered", "slow") and f.p99_recovered_s is not None:
-            return f"delivery p99 back to steady {f.p99_recovered_s:.1f} s after heal ({f.status})"
-        return f.status
+        return delivery.recovery_summary(f).split(": ", 1)[1]
 
     # -- sections ------------------------------------------------------------------
 
@@ -222,10 +204,13 @@ class _Page:
             ("resume overlap frames (expected)", f"{c.resume_overlap_frames:,}"),
             ("unexpected keys (frames)", f"{c.unexpected:,} ({c.unexpected_frames:,})"),
             ("misrouted to another user", f"{c.misrouted:,}"),
+            ("payloads corrupted / digests checked", f"{c.corrupted:,} / {c.intact_checked:,}"),
             ("recovered (unknown outcome, seen)", f"{c.recovered:,}"),
             ("failed publishes seen anyway", f"{c.failed_seen:,}"),
             (f"late (> {self.o.late_after_s:g} s)", f"{c.late:,}"),
-            ("out of order", f"{c.out_of_order:,}"),
+            ("out of real-time order", f"{c.out_of_order:,}"),
+            ("out of publisher sequence (informational)", f"{c.out_of_sequence:,}"),
+            ("out of id order (informational)", f"{c.out_of_id_order:,}"),
         ]
         rows = [[esc(k), f"<b>{esc(v)}</b>"] for k, v in totals]
         phase_rows = []
@@ -256,6 +241,49 @@ class _Page:
         )
         return section("delivery", "Delivery", body)
 
+    def _order(self) -> str:
+        if self.a is None or self.a.order is None:
+            return section("order", "Order", "<p>Delivery analysis failed; see the checks.</p>")
+        o = self.a.order
+        rows = []
+        for name, s in o.summaries.items():
+            phases = [num(s.by_phase.get(p, 0)) + f' <span class="sub">of {num(s.judged_by_phase.get(p, 0))}</span>'
+                      for p in (STEADY, FAULT, AFTER_HEAL)]
+            rows.append([esc(s.title), esc("requirement" if s.required else "informational"),
+                         esc("yes" if s.checked else "no"), num(s.judged), f"<b>{num(s.violations)}</b>", *phases,
+                         num(s.subscribers), esc(s.reason)])
+        body = table(["order", "", "checked", "judged", "late", "steady", "in faults", "after heal",
+                      "subscribers", "what it means"], rows, "order")
+        shown = o.violations
+        if len(shown):
+            self._export(shown.head(100_000), "order_violations.csv")
+            # Real-time first (the requirement), steady state first within it.
+            rank = (shown["order"].map({order.REALTIME: 0, order.SEQUENCE: 1, order.IDS: 2}).to_numpy() * 3
+                    + shown["phase"].astype(object).map({STEADY: 0, AFTER_HEAL: 1, FAULT: 2}).to_numpy())
+            head = shown.iloc[np.argsort(rank, kind="stable")[:order.EXAMPLES]]
+            ex = [[esc(r.order), esc(f"{r.ts - self.t0:,.3f} s"), esc(r.sub), esc(r.key), esc(r.behind),
+                   esc(r.origin), esc(r.instance), esc(_PHASE_NAMES.get(str(r.phase), r.phase)),
+                   esc(f"{r.margin_ms:,.1f}" if r.margin_ms == r.margin_ms else "—")]
+                  for r in head.itertuples()]
+            body += (f"<h3>Late deliveries (first {len(ex)} of {len(shown):,}; all in csv/order_violations.csv)</h3>"
+                     + table(["order", "received", "subscriber", "key", "behind", "publisher replica",
+                              "subscriber replica", "phase", "acknowledged before the other was sent (ms)"], ex))
+        pairs = o.by_pair
+        if len(pairs):
+            self._export(pairs, "order_by_pair.csv")
+            late = pairs[pairs["late_realtime"] > 0]
+            if len(late):
+                pr = [[esc(r.origin), esc(r.instance), esc(_PHASE_NAMES.get(str(r.phase), r.phase)),
+                       num(int(r.judged_realtime)), num(int(r.late_realtime))] for r in late.itertuples()]
+                body += "<h3>Real-time order by replica pair</h3>" + table(
+                    ["publisher replica", "subscriber replica", "phase", "judged", "late"], pr)
+        body += ('<p class="sub">Judged per subscriber connection, on live first deliveries of messages addressed '
+                 "to it. Real-time: a message acknowledged before another was sent must be received before it; "
+                 "a violation's phase is the worse of its send's and its receipt's. The default target "
+                 "<code>delivery_out_of_order{phase:steady}: count==0</code> fails a run on any steady-state "
+                 "violation.</p>")
+        return section("order", "Order", body)
+
     def _faults(self) -> str:
         if not self.run.faults:
             return section("faults", "Faults", "<p>No faults in this run.</p>")
@@ -268,20 +296,43 @@ class _Page:
             cells = [esc(f.id), esc(f.kind), esc(f.target), esc(window), esc(f.outcome)]
             if r is not None:
                 cells += [num(r.expected_live_inside), num(r.lost_live_inside), num(r.lost_eventual_inside),
-                          num(r.lost_live_after_heal), *recovery_cells(r), esc(r.status)]
+                          num(r.lost_live_after_heal), *recovery_cells(r),
+                          f'{esc(r.status)}<br><span class="sub">{esc(r.reason)}</span>']
                 export.append(r.to_dict())
             else:
-                cells += ["—"] * 7
+                cells += ["—"] * 8
             rows.append(cells)
         if export:
             self._export(pd.DataFrame(export), "faults.csv")
         body = table(["id", "kind", "target", "window", "journal", "owed live inside", "lost live inside",
                       "lost for good inside", "lost live after heal", "first delivery after heal",
-                      "p99 recovered after", "recovery"], rows, "faults")
-        body += (f'<p class="sub">Recovery: from the heal to the start of the first {self.o.rolling_window_s:g} s '
-                 f"window whose delivery p99 is within {self.o.recovery_factor:g}× its steady level "
-                 "(deliveries to or from the target replica, cross-instance).</p>")
+                      "deliveries complete after", "latency back after", "recovery"], rows, "faults")
+        body += ('<p class="sub">A fault has recovered when, after its heal, deliveries are complete again '
+                 "(from the first message after the last one an owed subscriber missed live) and delivery "
+                 f"latency is back (the first {self.o.rolling_window_s:g} s window whose p99 is within "
+                 f"{self.o.recovery_factor:g}× the steady p99 before the fault, over deliveries to or from the "
+                 f"target replica, cross-instance), both within the {self.o.heal_window_s:g} s heal window.</p>")
         return section("faults", "Faults and recovery", body)
+
+    def _replicas(self) -> str:
+        """Every replica exit, what asked for it, and the log tail of each unasked one."""
+        life = replicas.lifecycle(self.run)
+        if not life.recorded:
+            return section("replicas", "Replica health", f"<p>{esc(replicas.NOT_RECORDED)}.</p>")
+        if not life.exits:
+            return section("replicas", "Replica health",
+                           f"<p>{esc(', '.join(life.replicas))}: no replica exited during the run.</p>")
+        rows = [[badge(Verdict.PASS if e.asked else Verdict.FAIL), esc(e.replica), esc(f"{e.at_s:,.1f} s"),
+                 esc(e.how), esc(e.fault_id or "—"), esc(e.asked_by or "nothing: the app's own exit")]
+                for e in life.exits]
+        body = table(["", "replica", "at", "exit", "during fault", "asked for by"], rows, "replicas")
+        for e in life.unasked:
+            body += (f"<h3>{esc(e.replica)} at {esc(f'{e.at_s:,.1f} s')} ({esc(e.how)}): the last lines of its "
+                     f"log</h3><pre>{esc(chr(10).join(e.log_tail) or '(its log is empty)')}</pre>")
+        body += ('<p class="sub">An exit is asked for when the harness stopped that replica (a fault\'s signal, '
+                 "a restart, a scale-in, the teardown) or a fault that ends replica processes was aimed at it; "
+                 "any other exit is the app's own and fails the replicas check.</p>")
+        return section("replicas", "Replica health", body)
 
     def _latency(self) -> str:
         http = series.latency_series(series.http_latency_samples(self.run.http), self.t0, self.width)
@@ -322,6 +373,13 @@ class _Page:
         body += figure(plots.load_per_replica(sockets, requests, frames, self.spans), "load per replica over time")
         return section("load", "Users, sockets and load per replica", body)
 
+    def _resources(self) -> str:
+        try:
+            body = resources_html.body(self.run, self.spans, self.t0, self._export, self.o.heal_window_s)
+        except Exception as exc:  # the rest of the report still stands
+            body = f"<p>Resource summary failed: {esc(type(exc).__name__)}: {esc(exc)}</p>"
+        return section("resources", "Resources: CPU, memory and connections per component", body)
+
     def _delivery_latency(self) -> str:
         if self.a is None:
             return section("delivery-latency", "Delivery latency distribution", "<p>—</p>")
@@ -351,6 +409,11 @@ class _Page:
             return section("matrix", "Publisher × subscriber replica", "<p>—</p>")
         m = self.a.matrix
         self._export(m, "matrix.csv")
+        attribution = self.a.attribution
+        note = f'<p class="notes">{esc(attribution.note)}</p>' if attribution and attribution.note else ""
+        if attribution is not None and not attribution.available:
+            # A matrix of `?` says nothing; the line above says why there is none.
+            return section("matrix", "Publisher × subscriber replica", note)
         totals = (m.groupby(["origin", "sub_instance"], observed=True)[
             ["expected_live", "delivered_live", "lost_live", "expected_eventual", "lost_eventual"]].sum().reset_index()
                   if len(m) else m)
@@ -360,7 +423,7 @@ class _Page:
         body = ('<div class="cols"><div>' + figure(plots.matrix_heatmap(m), "cross-instance delivery matrix")
                 + "</div><div>" + table(["publisher", "subscriber", "owed live", "delivered live", "lost live",
                                          "owed", "lost for good"], rows) + "</div></div>")
-        return section("matrix", "Publisher × subscriber replica", body)
+        return section("matrix", "Publisher × subscriber replica", note + body)
 
     def _metadata(self) -> str:
         m = self.run.meta
@@ -415,5 +478,5 @@ table.kv td:first-child{color:#555}
 figure{margin:8px 0}img{max-width:100%;height:auto}
 .cols{display:flex;gap:24px;flex-wrap:wrap}.cols>div{flex:1 1 420px}
 pre{background:#f7f7f9;padding:8px;font-size:12px;overflow:auto;max-height:320px}
-ul.notes{color:#8a6d00}
+ul.notes,p.notes{color:#8a6d00}
 """

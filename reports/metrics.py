@@ -6,8 +6,10 @@ raw values, so a percentile is always computed from every sample, never from buc
 
 Kinds, as in k6:
 - trend   (milliseconds): p(N), avg, min, max, med, count
-- rate    (fraction of samples that are true): rate, count (true samples)
+- rate    (fraction of samples that are true): rate, count (true samples; unknown
+  when there is no sample, since nothing was judged)
 - counter (events): count, rate (events per second of run)
+- gauge   (a level sampled over time: cores, MB, connections): p(N), avg, min, max, med, count
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reports import delivery
+from reports import delivery, order
 from reports.delivery import CROSS, OFFLINE, SAME, UNKNOWN_PATH, DeliveryOptions
 from reports.phases import PHASES, run_phase_of
 from reports.records import RunData
 
-TREND, RATE, COUNTER = "trend", "rate", "counter"
+TREND, RATE, COUNTER, GAUGE = "trend", "rate", "counter", "gauge"
 AGGREGATIONS: dict[str, tuple[str, ...]] = {
     TREND: ("p", "avg", "min", "max", "med", "count"),
+    GAUGE: ("p", "avg", "min", "max", "med", "count"),
     RATE: ("rate", "count"),
     COUNTER: ("count", "rate"),
 }
@@ -43,6 +46,8 @@ class Metric:
     sampler: Sampler = field(repr=False)
     # Tags whose values are a closed set; a typo there is an error, not an empty match.
     tag_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # What a check on it judges, in the check's summary (e.g. which order).
+    judges: str = ""
 
     @property
     def unit(self) -> str:
@@ -115,6 +120,12 @@ def _ws_connect_failed(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
     return _with_phase(run, frame, options)
 
 
+def _ws_unconnected(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
+    from reports import subscribers
+
+    return subscribers.samples(run, options.heal_window_s)
+
+
 def _delivery_latency(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
     lat = delivery.analyze(run, options).latency
     return pd.DataFrame({"ts": lat["ts"], "value": lat["latency_ms"], "path": lat["path"],
@@ -171,10 +182,44 @@ def _latency_rows(column: str) -> Sampler:
     return sampler
 
 
-def _ooo(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
-    t = delivery.analyze(run, options).out_of_order
-    return pd.DataFrame({"ts": t["ts"], "value": 1.0, "path": t["path"], "instance": t["instance"],
-                         "origin": t["origin"], "phase": t["phase"]})
+def _order(which: str) -> Sampler:
+    """One sample per live delivery the order could judge; true when it came late."""
+    def sampler(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
+        s = delivery.analyze(run, options).order.samples
+        judged = s[f"judged_{which}"].to_numpy()
+        return pd.DataFrame({"ts": s["ts"].to_numpy()[judged], "value": s[f"late_{which}"].to_numpy()[judged],
+                             "path": s["path"][judged], "instance": s["instance"][judged],
+                             "origin": s["origin"][judged], "phase": s["phase"][judged]})
+    return sampler
+
+
+def _dependency_connections(dependency: str, per_replica: bool) -> Sampler:
+    """Each replica's open connections to a dependency, per sample (or their sum over
+    the replicas: what the dependency itself holds)."""
+    def sampler(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
+        d = run.dep_conns
+        d = d[(d["dependency"].astype(object) == dependency).to_numpy()]
+        if per_replica:
+            frame = pd.DataFrame({"ts": d["ts"].to_numpy(dtype="float64"),
+                                  "value": d["connections"].to_numpy(dtype="float64"),
+                                  "instance": d["replica"].astype(object).to_numpy()})
+        else:
+            total = d.groupby("ts")["connections"].sum()
+            frame = pd.DataFrame({"ts": total.index.to_numpy(dtype="float64"),
+                                  "value": total.to_numpy(dtype="float64")})
+        return _with_phase(run, frame, options)
+    return sampler
+
+
+def _resource(column: str) -> Sampler:
+    def sampler(run: RunData, options: DeliveryOptions) -> pd.DataFrame:
+        r = run.resources
+        r = r[np.isfinite(r[column].to_numpy(dtype="float64"))]
+        frame = pd.DataFrame({"ts": r["ts"].to_numpy(dtype="float64"), "value": r[column].to_numpy(dtype="float64"),
+                              "component": r["component"].astype(object).to_numpy(),
+                              "kind": r["kind"].astype(object).to_numpy()})
+        return _with_phase(run, frame, options)
+    return sampler
 
 
 _HTTP_TAGS = ("name", "method", "status", "instance", "phase")
@@ -201,6 +246,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            ("path", "instance", "origin", "phase", "kind"), _delivery_latency, _PATH_PHASE),
     Metric("ws_connect_failed", RATE, "share of WebSocket connect attempts that failed",
            ("instance", "phase"), _ws_connect_failed, _PHASE),
+    Metric("ws_subscribers_unconnected", COUNTER,
+           "subscribers that could not connect or reconnect: without a connection for more than 10 s "
+           "(one per subscriber and phase)", ("instance", "reason", "phase"), _ws_unconnected,
+           {"phase": PHASES, "reason": ("connect", "reconnect")}, "subscribers without a connection"),
     Metric("delivery_lost", COUNTER, "live-expected deliveries of acknowledged publishes never received live",
            _PAIR_TAGS, _lost("live"), _PATH_PHASE),
     Metric("delivery_lost_eventual", COUNTER,
@@ -218,6 +267,31 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            ("kind", "phase"), _recovered, _PHASE),
     Metric("delivery_late", COUNTER, "live deliveries slower than the late threshold (--late-after)",
            ("path", "instance", "origin", "phase"), _latency_rows("late"), _PATH_PHASE),
-    Metric("delivery_out_of_order", COUNTER, "live deliveries with a lower id than one already received",
-           ("path", "instance", "origin", "phase"), _ooo, _PATH_PHASE),
+    Metric("db_connections_per_replica", GAUGE,
+           "open connections from one replica to Postgres, sampled each second (resource sampler)",
+           ("instance", "phase"), _dependency_connections("postgres", True), _PHASE),
+    Metric("redis_connections_per_replica", GAUGE,
+           "open connections from one replica to Redis, sampled each second",
+           ("instance", "phase"), _dependency_connections("redis", True), _PHASE),
+    Metric("db_connections", GAUGE, "open connections to Postgres from all replicas together, per sample",
+           ("phase",), _dependency_connections("postgres", False), _PHASE),
+    Metric("redis_connections", GAUGE, "open connections to Redis from all replicas together, per sample",
+           ("phase",), _dependency_connections("redis", False), _PHASE),
+    Metric("component_cpu", GAUGE,
+           "CPU of a component in cores (1 = one core busy), per sample; components: r1.., nginx, redis, "
+           "postgres, faultproxy, load-w0.., harness, machine, other",
+           ("component", "kind", "phase"), _resource("cpu"), _PHASE),
+    Metric("component_rss_mb", GAUGE, "resident memory of a component in MB, per sample",
+           ("component", "kind", "phase"), _resource("rss_mb"), _PHASE),
+    Metric("delivery_out_of_order", RATE,
+           "real-time order: share of live deliveries received after a message that was sent after they "
+           "were acknowledged (count: how many)",
+           ("path", "instance", "origin", "phase"), _order(order.REALTIME), _PATH_PHASE, "real-time order"),
+    Metric("delivery_out_of_sequence", RATE,
+           "per-publisher sequence (informational): share of live deliveries received after a later-sequenced "
+           "message of the same publisher", ("path", "instance", "origin", "phase"), _order(order.SEQUENCE),
+           _PATH_PHASE, "per-publisher sequence"),
+    Metric("delivery_out_of_id_order", RATE,
+           "server-id order (informational): share of live deliveries received after one with a higher id",
+           ("path", "instance", "origin", "phase"), _order(order.IDS), _PATH_PHASE, "server-id order"),
 )}

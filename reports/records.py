@@ -1,7 +1,7 @@
 """The raw load record schema (DESIGN contract 2) and the reader of a whole run directory.
 
-This module is the single source of the column lists, for the recorders that write
-them (scenarios) and the checkers that read them (reports). See docs/architecture.md.
+The column lists live in common/records.py, the one definition the recorders that write
+them (scenarios) and the checkers that read them (reports) share. See docs/architecture.md.
 
 `load_run(run_dir)` turns a run directory into a `RunData`: one DataFrame per record
 kind, concatenated over every `records/<worker>/` directory, the fault journal folded to
@@ -23,27 +23,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
-HTTP_COLUMNS = ("ts", "name", "method", "status", "dur_ms", "ok", "instance", "error")
-PUB_COLUMNS = (
-    "key", "kind", "user", "ts_intended", "ts_sent", "ts_ack",
-    "outcome", "status", "id", "instance", "error",
+from common.records import (  # noqa: F401  (re-exported: the schema the readers share with the recorders)
+    HTTP_COLUMNS, PUB_COLUMNS, RECV_COLUMNS, CONN_COLUMNS,
+    USERS_COLUMNS, LOADGEN_COLUMNS, RESOURCE_COLUMNS, DEP_CONN_COLUMNS,
+    RESOURCES_FILE, DEP_CONN_FILE, KINDS, RUN_KINDS,
+    RUN_FILES, OPTIONAL_COLUMNS, PUBLISH_OUTCOMES, CONN_EVENTS, FAULT_OUTCOMES,
+    HOSTILE_COLUMNS, SHAPE_PREFIX, shape_detail, parse_shape_detail,
 )
-RECV_COLUMNS = ("ts", "sub", "user", "conn", "instance", "key", "id", "origin", "sent_ts", "replay")
-CONN_COLUMNS = ("ts", "sub", "user", "conn", "event", "instance", "code", "detail")
-USERS_COLUMNS = ("ts", "users", "sockets")
-
-KINDS: dict[str, tuple[str, ...]] = {
-    "http": HTTP_COLUMNS,
-    "pub": PUB_COLUMNS,
-    "recv": RECV_COLUMNS,
-    "conn": CONN_COLUMNS,
-    "users": USERS_COLUMNS,
-}
-
-PUBLISH_OUTCOMES = ("ok", "fail", "unknown")
-CONN_EVENTS = ("connect", "disconnect", "connect_fail", "resume")
-FAULT_OUTCOMES = ("active", "ok", "inject_failed", "heal_failed")
 
 # How each column is parsed. "flag" is a 0/1 (or true/false) column read into bool;
 # "int" columns may be empty, so they become pandas' nullable Int64.
@@ -55,13 +43,24 @@ COLUMN_TYPES: dict[str, dict[str, str]] = {
             "ts_ack": _FLOAT, "outcome": _STR, "status": _INT, "id": _INT, "instance": _STR,
             "error": _STR},
     "recv": {"ts": _FLOAT, "sub": _STR, "user": _STR, "conn": _INT, "instance": _STR, "key": _STR,
-             "id": _INT, "origin": _STR, "sent_ts": _FLOAT, "replay": _FLAG},
+             "id": _INT, "origin": _STR, "sent_ts": _FLOAT, "replay": _FLAG, "intact": _INT},
     "conn": {"ts": _FLOAT, "sub": _STR, "user": _STR, "conn": _INT, "event": _STR,
              "instance": _STR, "code": _INT, "detail": _STR},
     "users": {"ts": _FLOAT, "users": _FLOAT, "sockets": _FLOAT},
+    "loadgen": {"ts": _FLOAT, "cpu": _FLOAT, "lag_mean_ms": _FLOAT, "lag_max_ms": _FLOAT},
+    "hostile": {"ts": _FLOAT, "kind": _STR, "transport": _STR, "request": _STR, "user": _STR, "status": _INT,
+                "outcome": _STR, "detail": _STR},
+    "resources": {"ts": _FLOAT, "component": _STR, "kind": _STR, "processes": _FLOAT, "cpu": _FLOAT,
+                  "cpu_max": _FLOAT, "rss_mb": _FLOAT},
+    "dep_conns": {"ts": _FLOAT, "replica": _STR, "dependency": _STR, "connections": _FLOAT, "source": _STR},
 }
 # Low-cardinality text columns are stored as categories: less memory, faster groupby.
-_CATEGORY_COLUMNS = {"name", "method", "instance", "kind", "outcome", "origin", "event", "worker"}
+_CATEGORY_COLUMNS = {"name", "method", "instance", "kind", "outcome", "origin", "event", "worker", "component",
+                     "replica", "dependency", "source"}
+# Received frames are most of a run's rows and repeat few values per column: each
+# subscriber and user on every frame, each key on every frame of its fan-out. As
+# categories they take 2-4 bytes a row instead of a string object each (about 60).
+_KIND_CATEGORY_COLUMNS = {"recv": {"sub", "user", "key"}}
 _TRUE = {"1", "true", "True", "TRUE", "yes"}
 _FALSE = {"0", "false", "False", "FALSE", "no", ""}
 
@@ -128,6 +127,10 @@ class RunData:
     faults: tuple[FaultWindow, ...]
     workers: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
+    loadgen: pd.DataFrame = field(default_factory=lambda: empty_frame("loadgen"))
+    hostile: pd.DataFrame = field(default_factory=lambda: empty_frame("hostile"))
+    resources: pd.DataFrame = field(default_factory=lambda: empty_frame("resources"))
+    dep_conns: pd.DataFrame = field(default_factory=lambda: empty_frame("dep_conns"))
     # Derived tables (delivery analysis, metric samples) computed once and shared by
     # every check and plot of this run.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -243,15 +246,23 @@ def load_run(run_dir: str | Path) -> RunData:
                     part["worker"] = worker
                     parts.append(part)
         frames[kind] = _concat(kind, parts)
+    for kind, name in RUN_FILES.items():
+        path = root / name
+        frames[kind] = read_records(path, kind, warnings) if path.exists() else empty_frame(kind).drop(
+            columns="worker")
     faults = read_faults(root / "faults.jsonl", warnings)
     return RunData(run_dir=root, meta=meta, faults=faults, workers=tuple(workers),
                    warnings=warnings, **frames)
 
 
+def _columns(kind: str) -> tuple[str, ...]:
+    return KINDS[kind] if kind in KINDS else RUN_KINDS[kind]
+
+
 def empty_frame(kind: str) -> pd.DataFrame:
     """A frame with the kind's columns and dtypes and no rows."""
     types = COLUMN_TYPES[kind]
-    data = {col: pd.Series([], dtype=_pandas_dtype(col, types[col])) for col in KINDS[kind]}
+    data = {col: pd.Series([], dtype=_pandas_dtype(kind, col, types[col])) for col in _columns(kind)}
     data["worker"] = pd.Series([], dtype="category")
     return pd.DataFrame(data)
 
@@ -264,7 +275,7 @@ def read_records(path: Path, kind: str, warnings: list[str] | None = None) -> pd
     is dropped with a warning. Anything else malformed raises RecordError.
     """
     warnings = warnings if warnings is not None else []
-    columns = KINDS[kind]
+    columns = _columns(kind)
     try:
         size = path.stat().st_size
         if size == 0:
@@ -281,7 +292,9 @@ def read_records(path: Path, kind: str, warnings: list[str] | None = None) -> pd
         # Only a (possibly partial) header was written before the writer died.
         warnings.append(f"{path}: only a partial header line; treated as empty")
         return empty_frame(kind).drop(columns="worker")
-    missing = [c for c in columns if c not in header]
+    optional = OPTIONAL_COLUMNS.get(kind, ())
+    absent = [c for c in optional if c not in header]
+    missing = [c for c in columns if c not in header and c not in optional]
     if missing:
         raise RecordError(
             f"{path}: header lacks column(s) {', '.join(missing)}; expected "
@@ -297,20 +310,27 @@ def read_records(path: Path, kind: str, warnings: list[str] | None = None) -> pd
                 source = io.BytesIO(fh.read(size - len(last)))
             warnings.append(f"{path}: dropped a truncated last line ({len(last)} bytes)")
     types = COLUMN_TYPES[kind]
-    read_types = {col: ("float64" if types[col] in (_FLOAT, _INT) else "str") for col in columns}
+    present = [c for c in columns if c not in absent]
+    # Low-cardinality text is parsed straight into categories (the parser builds them
+    # per chunk): converting a million strings afterwards costs more than the read.
+    read_types = {col: ("float64" if types[col] in (_FLOAT, _INT) else
+                        "category" if types[col] == _FLAG or (_is_category(kind, col) and types[col] == _STR)
+                        else "str") for col in present}
     try:
         # No usecols: with it, pandas accepts rows with extra fields, and a row with
         # extra fields is two lines run together (a writer died mid-line, another appended).
         frame = pd.read_csv(
             source, dtype=read_types, keep_default_na=False,
-            na_values={col: [""] for col in columns}, engine="c",
-        )[list(columns)]
+            na_values={col: [""] for col in present}, engine="c",
+        )[present]
     except pd.errors.ParserError as exc:
         raise RecordError(f"{path}: malformed CSV: {_short(exc)}") from None
     except ValueError as exc:
-        raise RecordError(_locate_bad_value(path, source, columns, types, exc)) from None
+        raise RecordError(_locate_bad_value(path, source, tuple(present), types, exc)) from None
     except UnicodeDecodeError as exc:
         raise RecordError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    for col in absent:
+        frame[col] = np.nan
     return _typed(frame, kind, path)
 
 
@@ -403,7 +423,7 @@ def _read_meta(path: Path, warnings: list[str]) -> RunMeta:
 def _typed(frame: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
     types = COLUMN_TYPES[kind]
     out = {}
-    for col in KINDS[kind]:
+    for col in _columns(kind):
         series = frame[col]
         kind_of = types[col]
         if kind_of == _INT:
@@ -418,13 +438,16 @@ def _typed(frame: pd.DataFrame, kind: str, path: Path) -> pd.DataFrame:
                 )
             series = series.astype("Int64")
         elif kind_of == _FLAG:
-            text = series.fillna("")
-            bad = ~text.isin(_TRUE | _FALSE)
-            if bad.any():
-                row = bad.idxmax()
-                raise RecordError(f"{path}: line {row + 2}: column {col!r} must be 0 or 1, got {text[row]!r}")
-            series = text.isin(_TRUE)
-        elif col in _CATEGORY_COLUMNS:
+            # Judged per category (a handful of spellings), not per row.
+            flags = series.astype("category") if not isinstance(series.dtype, pd.CategoricalDtype) else series
+            names = [str(c) for c in flags.cat.categories]
+            bad_names = [n for n in names if n not in _TRUE | _FALSE]
+            if bad_names:
+                row = int(np.flatnonzero(flags.isin(bad_names).to_numpy())[0])
+                raise RecordError(f"{path}: line {row + 2}: column {col!r} must be 0 or 1, got {str(flags.iloc[row])!r}")
+            truth = np.array([n in _TRUE for n in names] + [False], dtype=bool)  # missing (-1) is false
+            series = pd.Series(truth[flags.cat.codes.to_numpy()], index=series.index)
+        elif _is_category(kind, col) and not isinstance(series.dtype, pd.CategoricalDtype):
             series = series.astype("category")
         out[col] = series
     return pd.DataFrame(out)
@@ -436,26 +459,33 @@ def _concat(kind: str, parts: list[pd.DataFrame]) -> pd.DataFrame:
     if len(parts) == 1:
         frame = parts[0]
     else:
-        # Categories differ per worker; concatenating them as text and re-categorising
-        # once is cheaper than unioning categories column by column.
-        frame = pd.concat(
-            [p.astype({c: "str" for c in p.columns if isinstance(p[c].dtype, pd.CategoricalDtype)}) for p in parts],
-            ignore_index=True,
-        )
+        # Categories differ per worker: union them (codes are remapped, no string is
+        # hashed again), column by column, then concatenate the rest as is.
+        categorical = [c for c in parts[0].columns if isinstance(parts[0][c].dtype, pd.CategoricalDtype)
+                       and all(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts)]
+        united = {c: union_categoricals([p[c] for p in parts]) for c in categorical}
+        frame = pd.concat([p.drop(columns=categorical) for p in parts], ignore_index=True)
+        for c in categorical:
+            frame[c] = pd.Categorical(united[c])
+        frame = frame[list(parts[0].columns)]
     for col in frame.columns:
-        if col in _CATEGORY_COLUMNS and not isinstance(frame[col].dtype, pd.CategoricalDtype):
+        if _is_category(kind, col) and not isinstance(frame[col].dtype, pd.CategoricalDtype):
             frame[col] = frame[col].astype("category")
     return frame.reset_index(drop=True)
 
 
-def _pandas_dtype(col: str, kind_of: str) -> str:
+def _is_category(kind: str, col: str) -> bool:
+    return col in _CATEGORY_COLUMNS or col in _KIND_CATEGORY_COLUMNS.get(kind, ())
+
+
+def _pandas_dtype(kind: str, col: str, kind_of: str) -> str:
     if kind_of == _FLOAT:
         return "float64"
     if kind_of == _INT:
         return "Int64"
     if kind_of == _FLAG:
         return "bool"
-    return "category" if col in _CATEGORY_COLUMNS else "str"
+    return "category" if _is_category(kind, col) else "str"
 
 
 def _locate_bad_value(path: Path, source: Path | io.BytesIO, columns: tuple[str, ...],

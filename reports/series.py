@@ -65,7 +65,7 @@ def latency_series(samples: pd.DataFrame, t0: float, width: float, group: str = 
     values = samples["value"].to_numpy(dtype="float64")
     keep = ~np.isnan(values)
     bucket = _bucket(samples["ts"], t0, width)[keep]
-    group_codes, group_names = pd.factorize(samples[group].astype(str).to_numpy()[keep], sort=True)
+    group_codes, group_names = _sorted_codes(samples[group], keep)
     bucket_codes, bucket_values = pd.factorize(bucket, sort=True)
     keys = bucket_codes.astype("int64") * max(1, len(group_names)) + group_codes
     unique, counts, q = grouped_quantiles(keys, values[keep], QUANTILES)
@@ -74,6 +74,23 @@ def latency_series(samples: pd.DataFrame, t0: float, width: float, group: str = 
         group: np.asarray(group_names, dtype=object)[unique % max(1, len(group_names))],
         "count": counts, "p50": q[0], "p95": q[1], "p99": q[2],
     })[cols]
+
+
+def _sorted_codes(column: pd.Series, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pd.factorize(column as text, sort=True) over the kept rows. A categorical
+    without missing values is coded through its few categories instead of hashing
+    every row's text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()[keep]
+        if len(codes) and codes.min() >= 0:
+            names = np.asarray([str(c) for c in column.cat.categories], dtype=object)
+            used = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+            ranked = used[np.argsort(names[used], kind="stable")]
+            new_code = np.full(len(names), -1, dtype="int64")
+            new_code[ranked] = np.arange(len(ranked))
+            return new_code[codes], names[ranked]
+    codes, names = pd.factorize(column.astype(str).to_numpy()[keep], sort=True)
+    return codes, np.asarray(names, dtype=object)
 
 
 def grouped_quantiles(keys: np.ndarray, values: np.ndarray,
@@ -127,8 +144,14 @@ def ok_publish_latency(pub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def delivery_latency_samples(latency: pd.DataFrame) -> pd.DataFrame:
+    path = latency["path"]
+    # Named per category, not per row: a run has millions of deliveries and three paths.
+    endpoint = (path.cat.rename_categories([f"ws delivery ({c})" for c in path.cat.categories])
+                if isinstance(path.dtype, pd.CategoricalDtype) and not path.isna().any()
+                else "ws delivery (" + path.astype(str) + ")")
     return pd.DataFrame({"ts": latency["ts"].to_numpy(dtype="float64"), "value": latency["latency_ms"].to_numpy(),
-                         "endpoint": "ws delivery (" + latency["path"].astype(str) + ")"})
+                         "endpoint": endpoint.to_numpy() if not isinstance(endpoint.dtype, pd.CategoricalDtype)
+                         else endpoint.array})
 
 
 def throughput_series(http: pd.DataFrame, pub: pd.DataFrame, t0: float, width: float) -> pd.DataFrame:

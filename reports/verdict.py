@@ -1,9 +1,8 @@
-"""Verdicts (DESIGN contract 4): pass < unknown < fail, composed by taking the worst.
-
-A check is a function `check(run) -> CheckResult`. A check that raises does not crash
-the run's evaluation: it yields `unknown` with the reason, because a checker bug says
-nothing about the system under test (Jepsen's rule). `evaluate_run` runs them all,
-writes summary.json and junit.xml, and gives the exit code: 1 when any check fails.
+"""The verdict of a run (DESIGN contract 4): `evaluate_run` runs every check
+(reports/check.py says what a check is), composes their verdicts by taking the worst,
+writes summary.json and junit.xml, and gives the exit code (EXIT_CODES): 0 when every
+check passed, 1 when any failed, 3 when none failed but one could not be judged (a run
+that checked nothing, e.g. no publishes, must not pass a CI gate).
 """
 
 from __future__ import annotations
@@ -11,102 +10,25 @@ from __future__ import annotations
 import enum
 import json
 import math
-import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from reports.records import write_atomic
+from reports import delivery, faults, history, isolation, replicas, security, shutdown, thresholds
+from reports.check import EXIT_CODES, CheckResult, Verdict, compose, run_check
+from reports.delivery import DeliveryOptions
+from reports.measurement import assess
+from reports.order import describe
+from reports.records import RunData, load_run, write_atomic
+from reports.resources import summarize
 from reports.series import Percentiles
-
-if TYPE_CHECKING:
-    from reports.delivery import DeliveryOptions
-    from reports.records import RunData
-    from reports.thresholds import ThresholdResult
+from reports.thresholds import ThresholdResult
 
 SUMMARY_VERSION = 1
-
-
-class Verdict(enum.Enum):
-    PASS = "pass"
-    UNKNOWN = "unknown"
-    FAIL = "fail"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    def __lt__(self, other: Verdict) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: Verdict) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: Verdict) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: Verdict) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self.rank >= other.rank
-
-
-_RANK = {Verdict.PASS: 0, Verdict.UNKNOWN: 1, Verdict.FAIL: 2}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    verdict: Verdict
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "verdict": self.verdict.value, "summary": self.summary,
-                "seconds": round(self.seconds, 4), "details": self.details}
-
-
-Check = Callable[["RunData"], CheckResult]
-
-
-def compose(verdicts: Iterable[Verdict | CheckResult]) -> Verdict:
-    """The worst verdict; no checks at all is `unknown` (nothing was shown to hold)."""
-    worst: Verdict | None = None
-    for item in verdicts:
-        v = item.verdict if isinstance(item, CheckResult) else item
-        worst = v if worst is None or v > worst else worst
-    return worst if worst is not None else Verdict.UNKNOWN
-
-
-def run_check(name: str, check: Callable[[RunData], CheckResult | Sequence[CheckResult]],
-              run: RunData) -> list[CheckResult]:
-    """Run one check; an exception becomes an `unknown` result naming the error."""
-    started = time.perf_counter()
-    try:
-        result = check(run)
-    except Exception as exc:  # a checker crash must not take the evaluation down
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
-        return [CheckResult(name, Verdict.UNKNOWN, f"check crashed: {type(exc).__name__}: {exc}{where}",
-                            {"error": f"{type(exc).__name__}: {exc}",
-                             "traceback": traceback.format_exception(exc)[-6:]},
-                            time.perf_counter() - started)]
-    results = [result] if isinstance(result, CheckResult) else list(result)
-    elapsed = time.perf_counter() - started
-    return [CheckResult(r.name, r.verdict, r.summary, r.details, r.seconds or elapsed / max(1, len(results)))
-            for r in results]
 
 
 @dataclass
@@ -120,6 +42,11 @@ class RunVerdict:
     exit_code: int
     summary_path: Path
     junit_path: Path
+    # What the verdict should say beside the checks: a component at its limit, the
+    # machine's conditions (reports/resources.py).
+    notes: list[str] = field(default_factory=list)
+    # Whether the load generator kept up (reports/measurement.py): a Measurement.
+    measurement: Any = None
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -137,10 +64,6 @@ def evaluate_run(run_dir: str | Path | RunData, slo: Sequence[str] | None = None
     Raises RecordError (unreadable run) and ThresholdError (bad expression) before any
     check runs: those are the user's mistakes, not verdicts.
     """
-    # Checkers import Verdict and CheckResult from here, hence the late imports.
-    from reports import delivery, faults, history, thresholds
-    from reports.records import RunData, load_run
-
     run = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
     targets = thresholds.resolve(run.meta.slo, slo or (), use_defaults=use_default_slo)
     checks: list[tuple[str, Callable[[RunData], CheckResult | Sequence[CheckResult]]]] = [
@@ -148,26 +71,48 @@ def evaluate_run(run_dir: str | Path | RunData, slo: Sequence[str] | None = None
         ("faults", faults.check),
         ("delivery", lambda r: delivery.check(r, options)),
         ("recovery", lambda r: delivery.check_recovery(r, options)),
-        ("slo", lambda r: thresholds.check(r, targets, options)),
+        *([("security", security.check)] if security.applies(run) else []),
+        *([("isolation", lambda r: isolation.check(r, options))] if isolation.applies(run) else []),
+        *([("shutdown", shutdown.check)] if shutdown.applies(run) else []),
     ]
+    if replicas.recorded(run):  # otherwise nothing supervised them: run_notes says so
+        checks.append(("replicas", replicas.check))
+    checks.append(("slo", lambda r: thresholds.check(r, targets, options)))
     results: list[CheckResult] = []
     for name, fn in checks:
         results.extend(run_check(name, fn, run))
     slo_rows = run.cache.pop(thresholds.SLO_CACHE_KEY, [])
     verdict = compose(results)
-    exit_code = 1 if verdict is Verdict.FAIL else 0
+    exit_code = EXIT_CODES[verdict]
     summary_path = run.run_dir / "summary.json"
     junit_path = run.run_dir / "junit.xml"
-    outcome = RunVerdict(run.run_dir, verdict, results, slo_rows, exit_code, summary_path, junit_path)
+    outcome = RunVerdict(run.run_dir, verdict, results, slo_rows, exit_code, summary_path, junit_path,
+                         notes=run_notes(run, options), measurement=_measurement(run))
     if write:
         write_summary(run, outcome, options)
         write_junit(run, outcome)
     return outcome
 
 
-def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | None = None) -> Path:
-    from reports import delivery
+def _measurement(run: RunData) -> Any:
+    try:
+        return assess(run)
+    except Exception:  # validity that cannot be told is not recorded; the checks still stand
+        return None
 
+
+def run_notes(run: RunData, options: DeliveryOptions | None = None) -> list[str]:
+    """The verdict's notes: what sat at its limit and the machine's conditions."""
+    notes = [] if replicas.recorded(run) else [replicas.NOT_RECORDED]
+    if not security.applies(run):
+        notes.append(security.NOT_APPLICABLE)
+    try:
+        return notes + summarize(run, (options or DeliveryOptions()).heal_window_s).notes()
+    except Exception as exc:  # notes must never take the evaluation down
+        return notes + [f"resource summary failed: {type(exc).__name__}: {exc}"]
+
+
+def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | None = None) -> Path:
     a = delivery.analyze(run, options) if ("delivery", options or delivery.DeliveryOptions()) in run.cache else None
     meta = run.meta
     doc: dict[str, Any] = {
@@ -185,7 +130,16 @@ def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | 
         "delivery": None,
         "faults": [],
         "warnings": list(run.warnings),
+        "measurement": outcome.measurement.to_dict() if outcome.measurement is not None else None,
+        "notes": list(outcome.notes),
+        "resources": None,
+        "replicas": _replicas_doc(run),
     }
+    try:
+        resources = summarize(run, (options or delivery.DeliveryOptions()).heal_window_s)
+        doc["resources"] = resources.to_dict() if resources.sampled else None
+    except Exception:  # run_notes already said why
+        pass
     if a is not None:
         doc["delivery"] = {
             "counts": a.counts.to_dict(),
@@ -193,6 +147,8 @@ def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | 
             "matrix": a.matrix.to_dict(orient="records"),
             "latency_ms": latency_summary(a.latency),
             "steady_p99_ms": a.steady_p99_ms,
+            "attribution": a.attribution.to_dict() if a.attribution is not None else None,
+            "order": _order_doc(a),
             "notes": a.notes,
         }
         doc["faults"] = [r.to_dict() for r in a.recovery]
@@ -200,6 +156,27 @@ def write_summary(run: RunData, outcome: RunVerdict, options: DeliveryOptions | 
         doc["faults"] = [{"fault_id": f.id, "kind": f.kind, "target": f.target, "start": f.start,
                           "end": f.end, "outcome": f.outcome} for f in run.faults]
     return write_atomic(outcome.summary_path, json.dumps(jsonable(doc), indent=2, allow_nan=False) + "\n")
+
+
+def _replicas_doc(run: RunData) -> dict[str, Any] | None:
+    """Every replica exit and what asked for it; None when the run did not record them."""
+    try:
+        life = replicas.lifecycle(run)
+    except Exception:  # the replicas check already says why
+        return None
+    if not life.recorded:
+        return None
+    return {"replicas": list(life.replicas), "exits": [e.to_dict() for e in life.exits],
+            "unasked": len(life.unasked)}
+
+
+def _order_doc(a: Any) -> dict[str, Any]:
+    """Which orders were checked, their counts per phase, subscriber and replica pair."""
+    if a.order is None:
+        return {}
+    return {"summary": describe(a.order.summaries),
+            "orders": {k: v.to_dict() for k, v in a.order.summaries.items()},
+            "by_pair": a.order.by_pair.to_dict(orient="records")}
 
 
 def latency_summary(latency: Any) -> dict[str, dict[str, float | int | None]]:

@@ -28,7 +28,10 @@ install(ScenarioDefaults(
 ))
 
 from scenarios.shape import StagesShape  # noqa: E402
-from scenarios.users import PublisherUser, ReaderUser, SubscriberUser  # noqa: E402,F401 (Locust collects them)
+from scenarios.users import (  # noqa: E402,F401 (Locust collects them)
+    HostileUser, PublisherUser, ReaderUser, SlowReaderUser, SlowRequestUser, StalledReaderUser, SubscriberUser,
+    VanishingUser,
+)
 
 
 class FanoutShape(StagesShape):

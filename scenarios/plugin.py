@@ -2,7 +2,8 @@
 
     init_command_line_parser  our custom arguments (settings.py)
     init                      check settings, target and adapter; fail fast, one line
-    test_start                records dir, recorder, the process context, samplers;
+    test_start                records dir, recorder, the process context, samplers
+                              (users and sockets; the process's own CPU and loop lag);
                               on the master: greet the workers (shipping.py)
     request                   every HTTP request -> http.csv (Locust's measurement hook)
     test_stop                 flush; a worker ships or reports; the master waits for all
@@ -32,19 +33,26 @@ from locust.runners import (
 )
 
 from scenarios.adapters import AdapterError, Endpoint, TargetAdapter, make_adapter
-from scenarios.config import LoadConfig, LoadConfigError, load_config
+from scenarios.adapters.base import replica_from
+from scenarios.config import LoadConfig, LoadConfigError, config_defaults, load_config
+from scenarios.health import probe_loop
+from scenarios.limits import raise_open_files
+from scenarios.locust_fixes import install as install_locust_fixes
 from scenarios.process import LoadProcess, set_current
 from scenarios.recorder import Recorder, resolve_run_dir
-from scenarios.safety import RemoteTargetError, check_url
+from scenarios.safety import RemoteTargetError, check_url, is_loopback_host
 from scenarios.settings import (
     LoadSettings, ScenarioDefaults, SettingsError, from_options, register_arguments, set_scenario,
 )
 from scenarios.shipping import (
-    HELLO, POOL, SHIP, Hello, RecordsReceiver, report_shared, shares_master_dir, ship_records,
+    CHALLENGE, HELLO, POOL, SHIP, Hello, RecordsReceiver, answer_challenge, ask_for_challenge, report_shared,
+    shares_master_dir,
+    ship_records, worker_token,
 )
 from scenarios.storm import run_storms
 from scenarios.target import Target, TargetError, resolve_target
-from scenarios.users import PublisherUser, ReaderUser, SubscriberUser
+from scenarios.hostile import HostileClient
+from scenarios.users import SHAPED_USERS, HostileUser, PublisherUser, ReaderUser, SlowRequestUser, SubscriberUser
 
 log = logging.getLogger("gauntlet.load")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -63,7 +71,11 @@ def fatal(message: str, quiet: bool = False) -> None:
 def apply_user_settings(environment: Any, settings: LoadSettings) -> None:
     """Weights and per-class knobs on the classes Locust will spawn."""
     for cls in environment.user_classes:
-        if issubclass(cls, SubscriberUser):
+        shaped = next((name for shaped_cls, name in SHAPED_USERS.items() if issubclass(cls, shaped_cls)), None)
+        if shaped is not None:
+            cls.weight = 0
+            cls.fixed_count = getattr(settings, shaped)
+        elif issubclass(cls, SubscriberUser):
             cls.weight = settings.subscriber_weight
         elif issubclass(cls, PublisherUser):
             cls.weight = settings.publisher_weight
@@ -74,6 +86,14 @@ def apply_user_settings(environment: Any, settings: LoadSettings) -> None:
         elif issubclass(cls, ReaderUser):
             cls.weight = settings.reader_weight if settings.read_rate > 0 else 0
             cls.wait_time = constant_throughput(settings.read_rate) if settings.read_rate > 0 else constant(3600)
+        elif issubclass(cls, SlowRequestUser):
+            cls.weight = 0
+            cls.fixed_count = settings.slow_requests
+            cls.network_timeout = settings.slow_request_time + 30.0
+        elif issubclass(cls, HostileUser):
+            cls.weight = 0
+            cls.fixed_count = settings.hostile
+            cls.wait_time = constant_throughput(settings.hostile_rate)
 
 
 def build_adapter(config: LoadConfig, target: Target, allow_remote: bool) -> TargetAdapter:
@@ -84,6 +104,20 @@ def build_adapter(config: LoadConfig, target: Target, allow_remote: bool) -> Tar
     for url in adapter.urls():
         check_url(url, allow_remote, f"{config.adapter} adapter URL")
     return adapter
+
+
+def hostile_kinds(adapter: TargetAdapter, target: Target) -> list[str]:
+    """The hostile attempts this adapter gives something to break (meta.json: an empty
+    list tells the security check that the target presents no credential at all)."""
+    import random
+
+    endpoint = getattr(adapter, "endpoint", None)
+    try:
+        probe = HostileClient(adapter, target.http_url, getattr(endpoint, "publisher_key", "") or "",
+                              lambda row: None, random.Random(0), lambda: 1)
+    except Exception:  # an adapter the probe cannot read: the users will say so per attempt
+        return []
+    return [k.name for k in probe.kinds]
 
 
 def subscriber_count(counts: dict[str, int], environment: Any) -> int:
@@ -129,7 +163,7 @@ class Plugin:
             gevent.spawn(environment.runner.quit)
 
     def _config_and_target(self, host: str | None) -> tuple[LoadConfig, Target]:
-        config = load_config(self.settings.config, self.settings.adapter)
+        config = load_config(self.settings.config, self.settings.adapter, self.settings.state)
         return config, resolve_target(host, self.settings.state, config)
 
     def _start_master(self) -> None:
@@ -141,7 +175,6 @@ class Plugin:
         self.receiver.greet({
             "seed": self.seed, "subscribers": 0, "http_url": target.http_url, "ws_url": target.ws_url,
             "secret": target.secret, "publisher_key": target.publisher_key, "replicas": list(target.replicas),
-            "allow_remote": self.settings.allow_remote,
         })
         log.info("gauntlet: %s, %d workers, records in %s", self.settings.scenario, len(self.receiver.expected),
                  self.run_dir / "records")
@@ -168,13 +201,13 @@ class Plugin:
                 self.cycle = hello.cycle
                 target = Target(hello.http_url, hello.ws_url, hello.secret, hello.publisher_key,
                                 tuple(hello.replicas), source="master")
-                config = load_config(local.config, self.settings.adapter)
+                config = load_config(local.config, self.settings.adapter, local.state)
                 shared = local.ship_records != "always" and shares_master_dir(hello)
                 run_dir = Path(hello.run_dir) if shared else self._local_run_dir(local)
                 workers = hello.workers
-                allow_remote = local.allow_remote or hello.allow_remote
+                allow_remote = local.allow_remote  # the worker's own flag, never the master's
             else:
-                config = load_config(local.config, self.settings.adapter)
+                config = load_config(local.config, self.settings.adapter, local.state)
                 target = resolve_target(env.host, local.state, config)
                 shared, workers, allow_remote = False, 1, local.allow_remote
                 run_dir = self._local_run_dir(local)
@@ -196,7 +229,8 @@ class Plugin:
                 log.warning("gauntlet: %s already holds records; appending to them (use a new --run-dir "
                             "to keep runs apart)", records)
         self.recorder.write_meta({
-            "scenario": self.settings.scenario, "adapter": config.adapter, "seed": self.seed,
+            "scenario": self.settings.scenario, "adapter": config.adapter, "config": config.source,
+            "seed": self.seed, "hostile": self.settings.hostile, "hostile_kinds": hostile_kinds(adapter, target),
             "pid": os.getpid(), "host": socket.gethostname(), "target": target.http_url,
             "workers": workers, "started": time.time(), "shipped": self.shipping,
         })
@@ -211,11 +245,12 @@ class Plugin:
             self.proc.continue_from(previous)
         set_current(self.proc)
         self.greenlets.append(gevent.spawn(self._sample_users, self.proc))
+        self.greenlets.append(gevent.spawn(probe_loop, self.proc.recorder.loadgen))
         if self.settings.storm_at:
             self.greenlets.append(gevent.spawn(run_storms, self.proc, time.time()))
         if self.role == "local":
-            log.info("gauntlet: %s against %s (%s adapter, seed %d), records in %s", self.settings.scenario,
-                     target.http_url, config.adapter, self.seed, records)
+            log.info("gauntlet: %s against %s (%s adapter from %s, seed %d), records in %s",
+                     self.settings.scenario, target.http_url, config.adapter, config.source, self.seed, records)
 
     def _local_run_dir(self, local: LoadSettings) -> Path:
         """A worker's own run directory (records it ships), fixed for the process's life."""
@@ -273,7 +308,8 @@ class Plugin:
         instance = None
         if headers is not None:
             try:
-                instance = headers.get("X-Instance")
+                # The app's own name for itself wins; else the load balancer's header.
+                instance = headers.get("X-Instance") or replica_from(headers) or None
             except Exception:
                 instance = None
         ts = start_time if start_time is not None else time.time() - response_time / 1000
@@ -287,6 +323,8 @@ class Plugin:
             self.hello = Hello.from_msg(msg.data)
         except (KeyError, TypeError) as exc:
             log.error("gauntlet: bad hello from the master (version mismatch?): %s", exc)
+            return
+        log.info("gauntlet: the master accepted this worker (run %s, cycle %d)", self.hello.run_dir, self.hello.cycle)
 
     def on_ship(self, environment: Any, msg: Any) -> None:
         runner = environment.runner
@@ -314,7 +352,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     try:
         settings = from_options(options)
         if role != "worker":
-            config = load_config(settings.config, settings.adapter)
+            config = load_config(settings.config, settings.adapter, settings.state)
             target = resolve_target(options.host, settings.state, config)
             build_adapter(config, target, settings.allow_remote)
             if not environment.host:
@@ -328,9 +366,13 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         apply_user_settings(environment, settings)
         plugin.run_dir = resolve_run_dir(settings.run_dir, settings.scenario, target.stack_run_dir)
         log.info("gauntlet: seed %d (repeat with --seed %d); run dir %s", seed, seed, plugin.run_dir)
+    warn_open_listeners(options, role)
     if role == "master":
-        plugin.receiver = RecordsReceiver(runner, plugin.run_dir, settings.ship_timeout)
+        plugin.receiver = RecordsReceiver(runner, plugin.run_dir, settings.ship_timeout, worker_token(settings.state))
     if role == "worker":
+        token = worker_token(settings.state)
+        runner.register_message(CHALLENGE, lambda environment, msg: answer_challenge(runner, token, msg.data))
+        ask_for_challenge(runner)
         runner.register_message(HELLO, plugin.on_hello)
         runner.register_message(SHIP, plugin.on_ship, concurrent=True)
         runner.register_message(POOL, plugin.on_pool)
@@ -347,6 +389,25 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     _plugin = plugin
 
 
+def warn_open_listeners(options: Any, role: str) -> None:
+    """Loopback is the default (settings.py); another address was asked for explicitly,
+    and gets said out loud: anyone who reaches it can drive the load (web UI) or join
+    the run as a worker (master)."""
+    checks = []
+    if role != "worker" and not getattr(options, "headless", True) and not getattr(options, "worker", False):
+        checks.append(("web UI", getattr(options, "web_host", "127.0.0.1"), getattr(options, "web_port", "")))
+    if role == "master":
+        checks.append(("master", getattr(options, "master_bind_host", "127.0.0.1"),
+                       getattr(options, "master_bind_port", "")))
+    for what, host, port in checks:
+        host = str(host or "")
+        if host in ("", "*") or not is_loopback_host(host):
+            log.warning("gauntlet: the Locust %s listens on %s:%s, not only on this machine: anyone who reaches it "
+                        "can %s", what, host or "*", port,
+                        "start and stop load against the stack" if what == "web UI"
+                        else "connect as a worker (workers must still prove the stack's token)")
+
+
 def _stop_on_sigterm(environment: Any) -> None:
     runner = environment.runner
     if runner is not None and runner.state not in (STATE_STOPPED, STATE_STOPPING, STATE_CLEANUP):
@@ -357,6 +418,13 @@ def _stop_on_sigterm(environment: Any) -> None:
 _installed = False
 
 
+def _register_arguments(parser) -> None:
+    """The `events.init_command_line_parser` listener: defaults from the scenario, then
+    the [load] table of the project config (found from the command line Locust is about
+    to parse)."""
+    register_arguments(parser, config_defaults())
+
+
 def install(defaults: ScenarioDefaults) -> None:
     """Called by each locustfile at import: its defaults, then our listeners (once)."""
     global _installed
@@ -364,7 +432,9 @@ def install(defaults: ScenarioDefaults) -> None:
     if _installed:
         return
     _installed = True
-    events.init_command_line_parser.add_listener(register_arguments)
+    install_locust_fixes()
+    raise_open_files()
+    events.init_command_line_parser.add_listener(_register_arguments)
     events.init.add_listener(_on_init)
 
 

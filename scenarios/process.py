@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from scenarios.adapters.base import TargetAdapter
+from scenarios.connect_pacing import FirstConnects
 from scenarios.recorder import Recorder
 from scenarios.settings import LoadSettings
 from scenarios.target import Target
@@ -24,7 +25,12 @@ from scenarios.target import Target
 if TYPE_CHECKING:
     from locust.env import Environment
 
-    from scenarios.subscription import Subscription
+
+class OpenSubscription(Protocol):
+    """What the process asks of a subscription it holds (scenarios/subscription.py,
+    which builds on this module: the process does not import it)."""
+
+    def storm(self, delay: float = 0.0) -> None: ...
 
 
 class SlotPool:
@@ -63,8 +69,9 @@ class LoadProcess:
     sockets: int = 0
     global_subscribers: int = 0  # from the master when distributed; else counted here
     last_id: int = 0  # newest message id acknowledged in this process (readers' history window)
-    subscriptions: set["Subscription"] = field(default_factory=set)
+    subscriptions: set[OpenSubscription] = field(default_factory=set)
     slots: SlotPool = field(default_factory=SlotPool)
+    first_connects: FirstConnects = field(default_factory=FirstConnects)
     _keys: itertools.count = field(default_factory=lambda: itertools.count(1))
     _subs: itertools.count = field(default_factory=lambda: itertools.count(1))
     _rngs: itertools.count = field(default_factory=lambda: itertools.count(1))

@@ -16,6 +16,7 @@ sending, 5xx from the proxy or the app, interrupted at shutdown).
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import time
 from dataclasses import dataclass
@@ -24,10 +25,12 @@ from typing import Any, Callable
 import gevent
 from gevent.pool import Group
 
-from scenarios.adapters.base import AdapterError, TargetAdapter
+from scenarios.adapters.base import AdapterError, TargetAdapter, replica_from
+from scenarios.payload import padded
 from scenarios.process import LoadProcess
 
 OK, FAIL, UNKNOWN = "ok", "fail", "unknown"
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 OVERLOAD = "overload"
 # Errors raised before a single byte of the request could reach the server.
 NOT_SENT = (ConnectionRefusedError, socket.gaierror)
@@ -50,7 +53,7 @@ def classify(status: int, error: BaseException | None, adapter: TargetAdapter, h
             return Outcome(OK if ack.ok else FAIL, status, ack.id, ack.instance, ack.error)
         instance = ""
         try:
-            instance = headers.get("X-Instance") or headers.get("x-instance") or ""
+            instance = headers.get("X-Instance") or headers.get("x-instance") or replica_from(headers)
         except AttributeError:
             pass
         # 4xx: the request was refused as such. 5xx: the app or the proxy failed somewhere,
@@ -60,6 +63,32 @@ def classify(status: int, error: BaseException | None, adapter: TargetAdapter, h
         return Outcome(FAIL, None, None, "", f"{type(error).__name__}: {error}"[:200])
     name = type(error).__name__ if error else "no response"
     return Outcome(UNKNOWN, None, None, "", f"{name}: {error}"[:200] if error else name)
+
+
+HEAL_POLL_S = 0.2
+
+
+def heals(journal: Any) -> list[str]:
+    """Ids of the faults the journal says have healed (an `end` time), in order."""
+    try:
+        text = journal.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        if isinstance(record, dict) and record.get("end") is not None and record.get("id"):
+            out.append(str(record["id"]))
+    return out
+
+
+def json_body(body: Any) -> bytes:
+    """The request body as UTF-8 JSON, as browsers send it: multibyte text travels as
+    itself, not as \\u escapes (which would hide a server's byte/character confusion)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class OpenModelPublisher:
@@ -80,6 +109,9 @@ class OpenModelPublisher:
         self.broadcast_ratio = s.broadcast_ratio
         self.max_inflight = s.max_inflight
         self.timeout = s.publish_timeout
+        self.payload = s.payload_size
+        self.heal_burst = s.heal_burst
+        self._watcher: gevent.Greenlet | None = None
         self.schedulers = Group()  # the schedule's owner and greenlets finishing a send
         self.sending = 0
         self._fire = fire
@@ -96,8 +128,29 @@ class OpenModelPublisher:
             self._next_t = time.time() + self.rng.uniform(0, self._interval)
             self._owner = next(self._tokens)
             self.schedulers.spawn(self._schedule, self._owner)
+        if self.heal_burst > 0:
+            self._watcher = gevent.spawn(self._bursts_at_heals)
         while True:
             gevent.sleep(3600)
+
+    def _bursts_at_heals(self) -> None:
+        """At each fault's heal (a new heal line in the run's fault journal), send
+        --heal-burst messages at once: the moment a broker reconnects and catches up is
+        when a live frame races the catch-up. Bounded by --max-inflight like the rest."""
+        journal = self.proc.recorder.directory.parent.parent / "faults.jsonl"
+        healed: set[str] = set(heals(journal))  # heals before this publisher started are not its moment
+        while True:
+            gevent.sleep(HEAL_POLL_S)
+            for fault_id in heals(journal):
+                if fault_id in healed:
+                    continue
+                healed.add(fault_id)
+                now = time.time()
+                for _ in range(self.heal_burst):
+                    if self.sending >= self.max_inflight:
+                        self._overload(now)
+                    else:
+                        self.schedulers.spawn(self._send, now)
 
     def _schedule(self, token: int) -> None:
         loop = gevent.get_hub().loop
@@ -133,6 +186,8 @@ class OpenModelPublisher:
     def drain(self, grace: float) -> None:
         """At stop: no new sends; in-flight ones get `grace` s, the rest end as unknown."""
         self._owner = -1
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
         self.schedulers.join(timeout=grace)
         self.schedulers.kill(block=True, timeout=5)
 
@@ -156,15 +211,18 @@ class OpenModelPublisher:
         kind = "broadcast" if user is None else "user"
         sent = time.time()
         try:
-            req = proc.adapter.publish_request(user, {"key": key, "sent_ts": sent})
+            data: dict[str, Any] = {"key": key, "sent_ts": sent}
+            if self.payload is not None:
+                data = padded(data, self.payload.draw(self.rng), self.rng)
+            req = proc.adapter.publish_request(user, data)
         except AdapterError as exc:
             proc.recorder.pub((key, kind, user, intended, None, None, FAIL, None, None, None, str(exc)[:200]))
             return
         outcome: Outcome | None = None
         self.sending += 1
         try:
-            response = self.client.request(req.method, req.path, json=req.body, headers=dict(req.headers),
-                                           name=req.name or req.path)
+            response = self.client.request(req.method, req.path, data=json_body(req.body),
+                                           headers={**JSON_HEADERS, **req.headers}, name=req.name or req.path)
             error = getattr(response, "error", None)
             status = getattr(response, "status_code", 0) or 0
             body = b""

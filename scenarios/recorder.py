@@ -6,7 +6,7 @@ greenlet writes whatever waits every second; every block goes to the OS at once.
 memory stays bounded on long runs, a killed process loses at most its last unwritten
 batch, and recording costs a few microseconds per row (see bench/load_bench.py).
 Writes never yield to gevent, so blocks from different greenlets cannot interleave. Column lists come from
-`reports/records.py`, the one definition the readers use too.
+`common/records.py`, the one definition the readers use too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from reports.records import KINDS
+from common.records import KINDS
 
 RUN_DIR_ENV = "GAUNTLET_RUN_DIR"
 FLUSH_INTERVAL = 1.0
@@ -120,6 +120,8 @@ class Recorder:
         self.recv = self.sinks["recv"].append
         self.conn = self.sinks["conn"].append
         self.users = self.sinks["users"].append
+        self.loadgen = self.sinks["loadgen"].append
+        self.hostile = self.sinks["hostile"].append
         # Records already there: a second test from the web UI, or a reused run directory.
         self.appending = any(sink.appending for sink in self.sinks.values())
         self._flusher: gevent.Greenlet | None = None

@@ -12,6 +12,25 @@ from scenarios.stages import EXAMPLE, Stage, StagesError, parse_stages, spawn_ra
 log = logging.getLogger("gauntlet.load")
 
 
+class _RunTimeIsRead(logging.Filter):
+    """Locust warns that a shape ignores -t unless it sets use_common_options; this one
+    reads -t itself, so only the part of the warning about -u/-r is true."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("--run-time, --users or --spawn-rate have no impact"):
+            return False
+        if text.startswith("The following option(s) will be ignored:"):
+            ignored = [o.strip() for o in text.split(":", 1)[1].split(",") if o.strip() != "--run-time"]
+            if not ignored:
+                return False
+            record.msg, record.args = f"{', '.join(ignored)} ignored: the stages set the users and the ramp", ()
+        return True
+
+
+logging.getLogger("locust.main").addFilter(_RunTimeIsRead())
+
+
 class StagesShape(LoadTestShape):
     """Runs `--stages` (or the scenario's default stages).
 
@@ -22,7 +41,10 @@ class StagesShape(LoadTestShape):
     """
 
     abstract = True
-    use_common_options = True  # so that -t reaches us instead of being dropped with a warning
+    # False: the web UI then hides its user-count, ramp and run-time fields, which a
+    # shape ignores (a user typing 10 users would get the stages' 500). -t still
+    # reaches run_time_limit() through the parsed options.
+    use_common_options = False
     default_stages: str = EXAMPLE
 
     def __init__(self) -> None:

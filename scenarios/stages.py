@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 
 MAX_STAGES = 1000
 MAX_USERS = 1_000_000

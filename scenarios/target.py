@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.state import StateError, load_state
+from common.state import StateError, load_state
 
 from scenarios.config import LoadConfig
 

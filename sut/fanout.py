@@ -25,7 +25,7 @@ from collections import deque
 from sut.backoff import Backoff
 from sut.brokers import Broker, Resumable
 from sut.db import Database, DatabaseUnavailable
-from sut.defects import DROP_FANOUT_RATE, DUP_CATCHUP_WINDOW, Defects
+from sut.defects import DROP_FANOUT_RATE, DUP_CATCHUP_WINDOW, REORDER_EVERY, REORDER_HOLD_S, Defects
 from sut.hub import Hub
 from sut.models import Notification, NotificationRef
 
@@ -87,6 +87,8 @@ class Fanout:
         self.catchup_messages = 0
         self.catchups = 0
         self.dropped_by_defect = 0
+        self.held_by_defect = 0
+        self._consumed = 0
         self.ref_failures = 0
 
     @property
@@ -163,8 +165,17 @@ class Fanout:
                     continue
             else:
                 notification = message
-            self.hub.deliver(notification)
-            self.receipts.record(notification.id, time.monotonic())
+            self._consumed += 1
+            if self.defects.reorder_fanout and self._consumed % REORDER_EVERY == 0:
+                # Defect: this one waits while the messages after it are delivered.
+                self.held_by_defect += 1
+                asyncio.get_running_loop().call_later(REORDER_HOLD_S, self._deliver, notification)
+                continue
+            self._deliver(notification)
+
+    def _deliver(self, notification: Notification) -> None:
+        self.hub.deliver(notification)
+        self.receipts.record(notification.id, time.monotonic())
 
     async def _fetch(self, notification_id: int) -> Notification | None:
         """Read a referenced notification, retrying while Postgres is unavailable."""

@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain=replica.drain,
         bound=config.shutdown_timeout,
         ignore_sigterm=config.defects.ignore_sigterm,
+        exit_on_sigterm=config.defects.exit_on_sigterm,
     )
     try:
         server.run(sockets=[listener])

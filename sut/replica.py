@@ -84,7 +84,8 @@ class Replica:
         """Counters since start. `delivered`: live frames sent (catch-up included);
         `replayed`: frames sent for a resume; `broker.catchup_messages`: notifications
         delivered by catch-up after a broker (re)connect; `broker.dropped_by_defect`:
-        messages lost on purpose by `drop-fanout-1pct`."""
+        messages lost on purpose by `drop-fanout-1pct`; `broker.held_by_defect`: messages
+        held back on purpose by `reorder-fanout`."""
         return {
             "instance": self.config.instance,
             "pid": os.getpid(),
@@ -102,6 +103,7 @@ class Replica:
                 "catchups": self.fanout.catchups,
                 "catchup_messages": self.fanout.catchup_messages,
                 "dropped_by_defect": self.fanout.dropped_by_defect,
+                "held_by_defect": self.fanout.held_by_defect,
             },
             "db": {
                 "connected": self.db.connected,

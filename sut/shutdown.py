@@ -34,11 +34,13 @@ class ReplicaServer(uvicorn.Server):
         drain: Callable[[], Awaitable[None]],
         bound: float,
         ignore_sigterm: bool = False,
+        exit_on_sigterm: bool = False,
     ) -> None:
         super().__init__(config)
         self.drain = drain
         self.bound = bound
         self.ignore_sigterm = ignore_sigterm
+        self.exit_on_sigterm = exit_on_sigterm
         self._stopping = False
 
     @contextlib.contextmanager
@@ -59,6 +61,9 @@ class ReplicaServer(uvicorn.Server):
         if signum == signal.SIGTERM and self.ignore_sigterm:  # defect: only SIGKILL stops us
             log.warning("ignoring SIGTERM (defect ignore-sigterm)")
             return
+        if signum == signal.SIGTERM and self.exit_on_sigterm:  # defect: no graceful shutdown at all
+            log.warning("exiting at once on SIGTERM (defect exit-on-sigterm)")
+            os._exit(0)
         if self._stopping:
             if signum == signal.SIGINT:
                 log.warning("second SIGINT: stopping without waiting")

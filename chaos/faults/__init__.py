@@ -8,7 +8,10 @@ Kinds by what they hit:
 - a replica process: kill, terminate, pause, restart
 - a dependency's traffic through the fault proxies: latency, bandwidth, blackhole,
   reset, slow-close, down; and partition (one replica from one dependency)
-- a dependency's server process: crash
+- a dependency's server process: crash; its data: flush (Redis)
+
+What a dependency fault looks like to the app (refused, closed, hang, data kept or
+lost) is the contract in chaos/faults/contract.py.
 - the load balancer and the replica set: drain, rolling-restart, scale-out, scale-in
 """
 
@@ -20,6 +23,7 @@ from chaos.faults.blackhole import Blackhole
 from chaos.faults.crash import Crash
 from chaos.faults.down import Down
 from chaos.faults.drain import Drain
+from chaos.faults.flush import Flush
 from chaos.faults.kill import Kill
 from chaos.faults.latency import Latency
 from chaos.faults.partition import Partition
@@ -34,7 +38,7 @@ from chaos.faults.terminate import Terminate
 CATALOGUE: dict[str, type[Fault]] = {cls.kind: cls for cls in (
     Kill, Terminate, Pause, Restart,
     Latency, Bandwidth, Blackhole, Reset, SlowClose, Down, Partition,
-    Crash,
+    Crash, Flush,
     Drain, RollingRestart, ScaleOut, ScaleIn,
 )}
 
@@ -53,6 +57,8 @@ def describe_catalogue() -> str:
         out.append(f"{kind:<16}{cls.summary}")
         out.append(f"{'':<16}target: {cls.target_help}")
         out += [f"{'':<16}  {line}" for line in cls.param_lines()]
+        if cls.app_sees:
+            out.append(f"{'':<16}the app sees: {cls.app_sees}")
         out.append(f"{'':<16}heal: {cls.heals}" + ("" if cls.sustained else "  [action: no --for]"))
     return "\n".join(out)
 

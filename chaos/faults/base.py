@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 
+from chaos.faults.contract import AppView
 from chaos.target import StackHandle, Topology
 
 
@@ -121,6 +122,8 @@ class Fault:
     target_help: ClassVar[str] = ""
     sustained: ClassVar[bool] = True  # False: an action (restart) that needs no `for`
     second_positional: ClassVar[str | None] = None  # `partition r2 redis`: the 2nd word is this param
+    # Dependency faults: what the app's client library sees, in words (chaos/faults/contract.py).
+    app_sees: ClassVar[str] = ""
 
     target: str
     fault_id: str = field(default="", init=False, repr=False, compare=False)
@@ -143,6 +146,10 @@ class Fault:
 
     def heal(self, stack: StackHandle) -> None:
         raise NotImplementedError
+
+    def view(self) -> AppView | None:
+        """A dependency fault's contract with the app (chaos/faults/contract.py); None for others."""
+        return None
 
     def nominal_seconds(self, topology: Topology) -> float:
         """How long an action (not sustained) usually takes: its window for overlap checks."""

@@ -14,6 +14,8 @@ from chaos.target import StackHandle
 from chaos.toxiproxy_client import ToxiproxyClient, ToxiproxyError
 
 NOT_FOUND = 404
+# The embedded proxy's version suffix: it alone can make connects hang (`syn_drop`).
+EMBEDDED_PROXY = "+gauntlet"
 
 
 def proxy_client(stack: StackHandle) -> ToxiproxyClient:
@@ -70,11 +72,30 @@ def add_toxics(client: ToxiproxyClient, toxics: list[list[str]], proxies: Iterab
             client.add_toxic(proxy, toxic_type, attributes, name=name, stream=stream, toxicity=toxicity)
 
 
+def drop_connects(client: ToxiproxyClient, toxics: list[list[str]], proxies: Iterable[str], *,
+                  fault_id: str, kind: str) -> bool:
+    """Make new connects to `proxies` hang, as behind a partition (the embedded proxy's
+    `syn_drop` toxic, recorded in `toxics` for heal). A real Toxiproxy cannot: it accepts
+    and the connection hangs afterwards; False then, for the journal to say so."""
+    if not client.version().endswith(EMBEDDED_PROXY):
+        return False
+    add_toxics(client, toxics, proxies, ("downstream",), fault_id=fault_id, kind=f"{kind}-connects",
+               toxic_type="syn_drop", attributes={})
+    return True
+
+
 def disable(client: ToxiproxyClient, proxies: Iterable[str], disabled: list[str]) -> None:
     """Disable each proxy, recorded in `disabled` before the call for the same reason."""
     for proxy in proxies:
         disabled.append(proxy)
         set_enabled(client, [proxy], False)
+
+
+def disable_enabled(client: ToxiproxyClient, proxies: Iterable[str], disabled: list[str]) -> None:
+    """Disable the proxies that are enabled, recording only those: one that another fault
+    disabled stays that fault's to enable again."""
+    current = client.proxies()
+    disable(client, [p for p in proxies if p in current and current[p].enabled], disabled)
 
 
 def enable_again(client: ToxiproxyClient, disabled: list[str]) -> None:

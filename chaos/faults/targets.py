@@ -63,6 +63,12 @@ def proxies_for(target: str, replicas: list[str] | tuple[str, ...]) -> list[str]
     return [proxy_name(dep, r) for r in ([replica] if replica else replicas)]
 
 
+def listeners(proxies: list[str]) -> set[str]:
+    """Footprint of faults that switch proxies off and on (down, partition, crash): two of
+    them at once would enable a proxy the other still needs off. Toxics do not take it."""
+    return {f"listener:{p}" for p in proxies}
+
+
 @dataclass
 class ReplicaFault(Fault):
     """A fault on one replica (`r2`), which it holds while active."""
@@ -97,3 +103,11 @@ class ProxyFault(Fault):
 
     def footprint(self, topology: Topology) -> frozenset[str]:
         return frozenset(f"proxy:{p}" for p in proxies_for(self.target, topology.replicas))
+
+
+@dataclass
+class ListenerFault(ProxyFault):
+    """A proxy fault that also switches its proxies off (holds their listeners)."""
+
+    def footprint(self, topology: Topology) -> frozenset[str]:
+        return super().footprint(topology) | listeners(proxies_for(self.target, topology.replicas))

@@ -1,4 +1,7 @@
-"""python -m chaos.proxy --host 127.0.0.1 --port 8474 [--config populate.json] [--seed S]"""
+"""python -m chaos.proxy --host 127.0.0.1 --port 8474 [--config populate.json] [--seed S]
+
+Toxiproxy's own flags (`-host=0.0.0.0 -port=8474 -config=FILE`) are accepted too, so
+this proxy's image runs with the command a compose file gives the Toxiproxy image."""
 
 from __future__ import annotations
 
@@ -22,12 +25,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m chaos.proxy",
         description="Toxiproxy-compatible TCP fault proxy (same HTTP API and toxics).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="API listen host (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8474, help="API port, 0 for a free one (default 8474)")
-    parser.add_argument("--config", type=Path, help="JSON file of proxies to create at start (as POST /populate)")
+    parser.add_argument("--host", "-host", default="127.0.0.1", help="API listen host (default 127.0.0.1)")
+    parser.add_argument("--port", "-port", type=int, default=8474, help="API port, 0 for a free one (default 8474)")
+    parser.add_argument("--config", "-config", type=Path, help="JSON file of proxies to create at start (as POST /populate)")
     parser.add_argument("--seed", type=int, help="seed for toxicity, jitter and slicing (default: random, logged)")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow non-loopback addresses for the API and for proxy listeners")
+                        help="allow non-loopback addresses for the API, proxy listeners and upstreams")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="debug logs every API request and connection open/close")
     parser.add_argument("--version", action="version", version=f"chaos.proxy {VERSION}")

@@ -44,6 +44,30 @@ def parse_upstream(text: str) -> HostPort:
     return address
 
 
+async def resolve_upstream(text: str, allow_remote: bool) -> list[tuple[int, str]]:
+    """Every address the upstream's host resolves to, as (family, ip), each checked.
+
+    Without `allow_remote` every one must be loopback: a proxy must not become a way
+    to reach other hosts. Callers connect to one of these addresses (never to the name
+    again), so what was checked is what is reached."""
+    address = parse_upstream(text)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise invalid_address(f"upstream {text!r}: cannot resolve {address.host!r}: {exc.strerror}") from None
+    found: list[tuple[int, str]] = []
+    for family, _, _, _, sockaddr in infos:
+        ip = str(sockaddr[0])
+        if not allow_remote and not ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
+            raise invalid_address(
+                f"upstream {text!r} resolves to {ip}, which is not a loopback address; the proxy only "
+                "connects to loopback unless started with --allow-remote")
+        if (family, ip) not in found:
+            found.append((family, ip))
+    found.sort(key=lambda item: item[0] != socket.AF_INET)  # IPv4 first, as for listen
+    return found
+
+
 async def resolve_listen(text: str, allow_remote: bool) -> HostPort:
     """The address to bind, as an IP. Non-loopback addresses need `allow_remote`.
 

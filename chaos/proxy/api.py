@@ -42,6 +42,7 @@ class ToxiproxyApi:
         self._routes: dict[tuple[str, ...], dict[str, Handler]] = {
             ("reset",): {"POST": self.reset},
             ("version",): {"GET": self.version},
+            ("connections",): {"GET": self.connection_counts},
             ("populate",): {"POST": self.populate},
             ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
             ("proxies", "*"): {
@@ -97,10 +98,16 @@ class ToxiproxyApi:
         return Response(HTTPStatus.OK, json.dumps({"version": VERSION}).encode() + b"\n",
                         "application/json;charset=utf-8")
 
+    async def connection_counts(self, request: Request) -> Response:
+        """Open connections per proxy: not in Toxiproxy's API (a gauntlet extension, so
+        the harness can chart each replica's connections to each dependency)."""
+        return json_response({p.name: len(p.connections) for p in self.proxies.all()})
+
     async def reset(self, request: Request) -> Response:
         for proxy in self.proxies.all():
             await proxy.start()
             await proxy.toxics.reset()
+            await proxy.sync_listener()
         log.info(event("reset", proxies=len(self.proxies.all())))
         return Response(HTTPStatus.NO_CONTENT)
 
@@ -156,6 +163,7 @@ class ToxiproxyApi:
         toxic = bodies.new_toxic_attributes(head, value)
         wrapper = ToxicWrapper(head.name, head.type, head.stream, head.direction, head.toxicity, toxic)
         proxy.toxics.add(wrapper)
+        await proxy.sync_listener()
         log.info(event("toxic.add", proxy=name, toxic=wrapper.name, type=wrapper.type,
                        stream=wrapper.stream, toxicity=wrapper.toxicity,
                        attributes=json.dumps(wrapper.to_json()["attributes"]),
@@ -175,7 +183,9 @@ class ToxiproxyApi:
 
     async def toxic_delete(self, request: Request, name: str, toxic: str) -> Response:
         wrapper = self._toxic(name, toxic)
-        await self.proxies.get(name).toxics.remove(wrapper)
+        proxy = self.proxies.get(name)
+        await proxy.toxics.remove(wrapper)
+        await proxy.sync_listener()
         log.info(event("toxic.remove", proxy=name, toxic=toxic))
         return Response(HTTPStatus.NO_CONTENT)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 
+from .addresses import resolve_upstream
 from .bodies import ProxyInput
 from .errors import proxy_already_exists, proxy_not_found
 from .logs import event
@@ -34,6 +35,7 @@ class ProxyCollection:
     async def add(self, spec: ProxyInput) -> Proxy:
         if spec.name in self._proxies:
             raise proxy_already_exists()
+        await resolve_upstream(spec.upstream, self._allow_remote)
         proxy = self.new(spec)
         if spec.enabled:
             await proxy.start()  # a proxy that cannot listen is not added
@@ -45,6 +47,7 @@ class ProxyCollection:
     async def add_or_replace(self, spec: ProxyInput) -> Proxy:
         """/populate: keep a proxy whose address and upstream are unchanged (with its
         toxics and connections); replace one that differs."""
+        await resolve_upstream(spec.upstream, self._allow_remote)
         existing = self._proxies.get(spec.name)
         if existing is not None:
             if not await existing.differs(spec.listen, spec.upstream):

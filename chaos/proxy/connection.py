@@ -7,20 +7,39 @@ import itertools
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .endpoint import Endpoint
+from .errors import ApiError
 from .link import Link
 from .logs import event
 from .stream import Direction
-
-if TYPE_CHECKING:
-    from .proxy import Proxy
+from .toxic_collection import ToxicCollection
 
 log = logging.getLogger("chaos.proxy.conn")
 
 DIAL_TIMEOUT = 10.0
 _ids = itertools.count(1)
+
+
+class ConnectionProxy(Protocol):
+    """The proxy a connection was accepted by (proxy.py, which builds on this module)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def upstream(self) -> str: ...
+
+    @property
+    def toxics(self) -> ToxicCollection: ...
+
+    @property
+    def connections(self) -> set[Connection]: ...
+
+    def upstream_address(self) -> tuple[str, int]: ...
+
+    async def dial_addresses(self) -> list[tuple[int, str]]: ...
 
 
 class Connection:
@@ -32,7 +51,7 @@ class Connection:
     socket error, or a disabled proxy closes both sockets.
     """
 
-    def __init__(self, proxy: Proxy, client: Endpoint, rng: random.Random) -> None:
+    def __init__(self, proxy: ConnectionProxy, client: Endpoint, rng: random.Random) -> None:
         self.id = next(_ids)
         self.proxy = proxy
         self.client = client
@@ -54,11 +73,27 @@ class Connection:
         self._dial_task = asyncio.get_running_loop().create_task(self._dial())
 
     async def _dial(self) -> None:
-        host, port = self.proxy.upstream_address()
+        _, port = self.proxy.upstream_address()
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(DIAL_TIMEOUT):
-                await loop.create_connection(lambda: self.upstream, host, port)
+                # Resolved and checked once, then connected by address: no second lookup
+                # can send the connection anywhere the check did not see.
+                addresses = await self.proxy.dial_addresses()
+                error: OSError | None = None
+                for _, ip in addresses:
+                    try:
+                        await loop.create_connection(lambda: self.upstream, ip, port)
+                        break
+                    except OSError as exc:
+                        error = exc
+                else:
+                    raise error or OSError("no address to connect to")
+        except ApiError as exc:
+            log.warning(event("conn.upstream_refused", proxy=self.proxy.name, id=self.id,
+                              upstream=self.proxy.upstream, error=exc.message))
+            self.close("upstream refused")
+            return
         except (OSError, TimeoutError) as exc:
             log.warning(event("conn.upstream_failed", proxy=self.proxy.name, id=self.id,
                               client=self.client.peer, upstream=self.proxy.upstream,
@@ -106,6 +141,11 @@ class Connection:
         if self._begin_close(reason):
             self.client.abort()
             self.upstream.abort()
+
+    async def closed(self) -> None:
+        """Both sockets are closed (after `abort`, `close` or `reset`)."""
+        await self.client.closed()
+        await self.upstream.closed()
 
     def reset(self, reason: str) -> None:
         """Close both sockets with a TCP RST."""

@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .link import Link
+from typing import Callable, Protocol
 
 # Per-socket buffering in user space before we stop reading the other socket. Large
 # enough that bulk transfers do not flip reading on and off for every read.
@@ -27,6 +23,23 @@ READ_MAX = 1024 * 1024
 SHRINK_AFTER = 4
 
 
+class EndpointLink(Protocol):
+    """A link (link.py, which builds on this module) as its sockets see it."""
+
+    @property
+    def source(self) -> Endpoint: ...
+
+    def feed(self, data: memoryview) -> bool: ...
+
+    def feed_eof(self) -> None: ...
+
+
+class EndpointOwner(Protocol):
+    """The connection a socket belongs to (connection.py)."""
+
+    def endpoint_lost(self, endpoint: Endpoint, exc: Exception | None) -> None: ...
+
+
 class Endpoint(asyncio.BufferedProtocol):
     """Reads feed `outgoing` (the link whose source this socket is); `incoming` is the
     link that writes here. Reading pauses while any reason to hold it is set.
@@ -40,9 +53,9 @@ class Endpoint(asyncio.BufferedProtocol):
 
     def __init__(self, side: str, on_made: Callable[[Endpoint], None] | None = None) -> None:
         self.side = side  # "client" or "upstream", for logs
-        self.connection: Connection | None = None
-        self.outgoing: Link | None = None
-        self.incoming: Link | None = None
+        self.connection: EndpointOwner | None = None
+        self.outgoing: EndpointLink | None = None
+        self.incoming: EndpointLink | None = None
         self.transport: asyncio.Transport | None = None
         self.peer = "-"
         self.alive = True  # until the socket is lost; an upstream still dialling counts
@@ -54,6 +67,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._pending_eof = False
         self._buffer = memoryview(bytearray(READ_MIN))
         self._small_reads = 0
+        self._lost: asyncio.Future[None] | None = None  # made only when someone waits for it
 
     # --- asyncio.Protocol ---
 
@@ -108,8 +122,20 @@ class Endpoint(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.alive = False
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         if self.connection is not None:
             self.connection.endpoint_lost(self, exc)
+
+    async def closed(self) -> None:
+        """Return once the socket is really closed. A transport closes its socket only
+        after the call that asked for it has returned (in the loop's next round): whoever
+        must not answer before the peer has its FIN (disabling a proxy) waits here."""
+        if self.transport is None or not self.alive:
+            return
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._lost)
 
     def pause_writing(self) -> None:
         if self.incoming is not None:

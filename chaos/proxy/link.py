@@ -15,21 +15,28 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from .endpoint import Endpoint
 from .stream import Chunk, Direction
-from .stub import ToxicStub
+from .stub import StubConnection, ToxicStub
 from .toxics import CleanupToxic
 from .wrapper import ToxicWrapper
-
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .endpoint import Endpoint
 
 # Bytes queued inside the chain before we stop reading the source. The kernel buffers
 # then push back on the sender, as they would on a slow network.
 QUEUE_HIGH = 2 * 1024 * 1024
 QUEUE_LOW = 512 * 1024
+
+
+class LinkConnection(StubConnection, Protocol):
+    """The connection a link is one direction of (connection.py, which builds on this
+    module), as the link and its toxics see it."""
+
+    @property
+    def closing(self) -> bool: ...
+
+    def link_ended(self, link: Link) -> None: ...
 
 
 class Link:
@@ -40,7 +47,7 @@ class Link:
 
     def __init__(
         self,
-        connection: Connection,
+        connection: LinkConnection,
         direction: Direction,
         source: Endpoint,
         dest: Endpoint,

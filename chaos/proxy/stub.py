@@ -7,20 +7,41 @@ import logging
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .stream import Chunk
 from .toxics import NoopToxic, StatefulToxic
 from .wrapper import ToxicWrapper
-
-if TYPE_CHECKING:
-    from .link import Link
 
 log = logging.getLogger("chaos.proxy.stub")
 
 _NOOP = NoopToxic()
 MAX_SLEEP = 10.0**8  # seconds, about three years
 TIMER_SLACK = 0.0005  # rounds a sub-millisecond remainder up, not down to "now"
+
+
+class StubConnection(Protocol):
+    """What a toxic may do to the whole connection (connection.py)."""
+
+    def reset(self, reason: str) -> None: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+class StubLink(Protocol):
+    """The link a stub runs on (link.py, which builds on this module), as the stub sees it."""
+
+    @property
+    def connection(self) -> StubConnection: ...
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def forward(self, stub: ToxicStub, chunk: Chunk | None) -> None: ...
+
+    def enqueued(self, size: int) -> None: ...
+
+    def dequeued(self, size: int) -> None: ...
 
 
 class ToxicStub:
@@ -33,7 +54,7 @@ class ToxicStub:
 
     __slots__ = ("link", "wrapper", "state", "rng", "applies", "closed", "_queue", "_waiter", "_task")
 
-    def __init__(self, link: Link, wrapper: ToxicWrapper, rng: random.Random) -> None:
+    def __init__(self, link: StubLink, wrapper: ToxicWrapper, rng: random.Random) -> None:
         self.link = link
         self.wrapper = wrapper
         self.rng = rng

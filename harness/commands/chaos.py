@@ -24,10 +24,10 @@ from chaos.monkey import DEFAULT_FAULTS, MonkeyConfig, monkey_timeline, new_seed
 from chaos.player import TimelinePlayer
 from chaos.target import RemoteHandle
 from chaos.timeline import load_timeline, shipped_timelines
-from harness.reaper import pid_alive
+from common.liveness import pid_alive
 from harness.rundir import update_run_meta
-from harness.state import StateError, load_state
-from harness.units import format_duration, parse_duration
+from common.state import StateError, load_state
+from common.units import format_duration, parse_duration
 
 DESCRIPTION = """\
 Inject faults into the running stack (started by `gauntlet up` or `gauntlet run`) and

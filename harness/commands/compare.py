@@ -20,7 +20,7 @@ from harness.commands.up import add_stack_options
 from harness.compare import CompareJob, execute_comparison, summary_lines
 from harness.rate_search import RatePlan
 from harness.spec import REFERENCE_BROKERS
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 from reports.compare_plan import PLAN_FILE, RateTarget
 from scenarios.catalogue import resolve_scenario
 
@@ -36,8 +36,9 @@ highest fan-out rate each broker sustains (--max-rate-search).
 
 Everything goes to runs/<stamp>-compare-<scenario>/: compare.json (what ran),
 figures.json (the table's numbers), compare.html, and the run directories.
-Exit status: 0 when at least one broker passed every check, 1 when none did, 2 for bad
-input, 130 when interrupted (the report still covers what ran).
+Exit status: 0 when at least one broker passed every check, 1 when every broker failed
+one, 2 for bad input, 3 when none failed but none passed either (a check could not be
+judged), 130 when interrupted (the report still covers what ran).
 """
 EPILOG = f"""\
 examples:

@@ -7,8 +7,8 @@ import os
 import signal
 import time
 
-from harness.reaper import pid_alive
-from harness.state import load_state, state_path
+from common.liveness import pid_alive
+from common.state import load_state, state_path
 
 
 def add_parser(sub) -> None:

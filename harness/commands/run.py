@@ -7,10 +7,12 @@ import random
 import shlex
 import sys
 
+from harness.backends import preflight
 from harness.commands.up import add_stack_options, spec_from_args
 from harness.config import load_project_config
-from harness.runner import RunError, RunPlan, execute, load_shape, scenario_slo
-from harness.units import format_duration, parse_duration
+from harness.loadgen import check_load_args
+from harness.runner import RunError, RunPlan, cover_recovery, execute, load_shape, recovery_margin, scenario_slo
+from common.units import format_duration, parse_duration
 from scenarios.catalogue import resolve_scenario
 
 DESCRIPTION = """\
@@ -18,7 +20,9 @@ Run a scenario end to end: bring a fresh stack up, run the Locust scenario headl
 while a chaos timeline (or a seeded random monkey) plays, stop and drain the load,
 heal every fault, tear the stack down, check delivery and latency targets, and write
 runs/<id>/ (raw records, fault journal, summary.json, junit.xml, report.html).
-Exit code 0 when every check passes, 1 when one fails, 2 for bad input.
+Exit code 0 when every check passes, 1 when one fails, 2 for bad input, 3 when no check
+failed but one could not be judged (verdict unknown, e.g. nothing was published: a
+run that checked nothing never passes a CI gate), 130 when interrupted.
 """
 EPILOG = """\
 examples:
@@ -71,10 +75,16 @@ def build_plan(args: argparse.Namespace, argv: list[str]) -> RunPlan:
     scenario = resolve_scenario(args.scenario)
     spec = spec_from_args(args, scenario.stem)
     spec.validate()
+    preflight(spec)
     if args.processes < 1 or args.processes > 64:
         raise ValueError(f"--processes must be between 1 and 64, not {args.processes}")
     cut = parse_duration(args.duration) if args.duration else None
-    shape = load_shape(scenario, args.stages, args.users, cut, option_prefix="--")
+    if cut is not None and cut <= 0:
+        raise ValueError(f"--duration must be more than 0, not {args.duration!r}")
+    config = load_project_config(args.config)
+    # [load] stages are the project's default shape; --stages or --users replace them.
+    stages = args.stages or (config.load.get("stages") if args.users is None else None)
+    shape = load_shape(scenario, stages, args.users, cut, option_prefix="--")
     stages, cut, duration = shape.stages, shape.cut, shape.duration
 
     seed = args.seed if args.seed is not None else random.randrange(1, 2**31)
@@ -85,12 +95,16 @@ def build_plan(args: argparse.Namespace, argv: list[str]) -> RunPlan:
         timeline = check_timeline(args.chaos, spec, duration)
         label = args.chaos
     elif args.monkey:
-        config = MonkeyConfig(seed=seed, faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()),
+        monkey = MonkeyConfig(seed=seed, faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()),
                               interval=parse_range(args.interval), duration=duration)
-        timeline = monkey_timeline(config, Topology.from_spec(spec))
+        timeline = monkey_timeline(monkey, Topology.from_spec(spec))
         label = f"monkey seed={seed} faults={args.faults} interval={args.interval}"
+    load_note = ""
+    if timeline is not None and timeline.faults:
+        shape, load_note = cover_recovery(shape, scenario, args.users, last_heal(timeline, spec),
+                                          recovery_margin())
+        stages, cut, duration = shape.stages, shape.cut, shape.duration
 
-    config = load_project_config(args.config)
     slo = [*config.slo, *scenario_slo(scenario), *args.slo]
     for expr in slo:
         parse_threshold(expr)
@@ -98,9 +112,21 @@ def build_plan(args: argparse.Namespace, argv: list[str]) -> RunPlan:
         locust_args = shlex.split(args.locust_args)
     except ValueError as exc:
         raise ValueError(f"--locust-args: {exc}") from None
+    # Last: the only check that starts a process (Locust's own parser, in a child).
+    check_load_args(scenario, locust_args)
     return RunPlan(scenario=scenario, spec=spec, seed=seed, duration=duration, stages=stages, cut=cut,
                    timeline=timeline, timeline_label=label, slo=slo, processes=args.processes,
-                   locust_args=locust_args, allow_remote=args.allow_remote, argv=argv)
+                   locust_args=locust_args, allow_remote=args.allow_remote, argv=argv, load_note=load_note)
+
+
+def last_heal(timeline, spec) -> float:
+    """When the timeline's last fault is due to be healed; an action (restart, rolling
+    restart) counts for as long as it usually takes."""
+    from chaos.target import Topology
+    from chaos.timeline import fault_window
+
+    topology = Topology.from_spec(spec)
+    return max(fault_window(e.make(topology), e.at, e.duration, topology)[1] for e in timeline.faults)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     faults = len(plan.timeline.faults) if plan.timeline is not None else 0
     print(f"scenario {plan.scenario.name}: {format_duration(plan.duration)} of load, "
           f"{plan.spec.replicas} replicas, broker {plan.spec.broker}, {faults} faults, seed {plan.seed}", flush=True)
+    if plan.load_note:
+        print(plan.load_note, flush=True)
     try:
         outcome = execute(plan, progress=lambda m: print(m, flush=True), live=not args.quiet)
     except RunError as exc:

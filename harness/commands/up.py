@@ -13,12 +13,12 @@ from pathlib import Path
 
 from harness.config import load_project_config
 from harness.control import ControlServer
-from harness.reaper import pid_alive
-from harness.spec import REFERENCE_BROKERS, StackSpec
+from common.liveness import pid_alive
+from harness.spec import BACKENDS, REDIS_PERSISTENCE, REFERENCE_BROKERS, DockerOptions, StackSpec
 from harness.servers.nginx import LB_STRATEGIES
-from harness.stack import LocalStack
-from harness.state import StateError, load_state, state_path
-from harness.units import parse_duration
+from harness.backends import make_stack, preflight
+from common.state import StateError, load_state, state_path
+from common.units import parse_duration
 
 DESCRIPTION = """\
 Bring up a multi-replica stack of real local processes: Postgres, Redis, N replicas of
@@ -50,20 +50,43 @@ def add_stack_options(parser: argparse.ArgumentParser) -> None:
                         help="connect replicas straight to Postgres/Redis (no dependency faults possible)")
     parser.add_argument("--restart-delay", metavar="DURATION",
                         help="restart policy: restart a replica that died after this delay, as platforms do")
+    parser.add_argument("--redis-persistence", default="aof", choices=REDIS_PERSISTENCE,
+                        help="aof: Redis keeps its data across a crash (append-only file); none: a crash "
+                             "restarts it empty (default aof)")
     parser.add_argument("--defects", metavar="LIST",
                         help="switch on defects of the reference SUT (negative controls), comma separated")
     parser.add_argument("--startup-timeout", default="60s", metavar="DURATION", help="deadline for the whole start (default 60s)")
+    parser.add_argument("--backend", default="local", choices=BACKENDS,
+                        help="local processes (default), docker containers, or a docker swarm service")
+    parser.add_argument("--port", type=int, metavar="PORT",
+                        help="publish the load balancer on this 127.0.0.1 port (default: a free one)")
+    docker = parser.add_argument_group("docker and swarm backends")
+    docker.add_argument("--toxiproxy-image", metavar="IMAGE",
+                        help="the fault proxy's image, e.g. the real Toxiproxy (default gauntlet/faultproxy)")
 
 
 def spec_from_args(args: argparse.Namespace, name: str) -> StackSpec:
+    from sut.defects import parse_defects
+
     config = load_project_config(args.config)
-    env = {"SUT_DEFECTS": args.defects} if getattr(args, "defects", None) else {}
+    defects = getattr(args, "defects", None)
+    if defects is not None:
+        if not config.app.is_reference:
+            raise ValueError("--defects switches on defects of the reference SUT; this project runs its own app")
+        chosen = parse_defects(defects).names  # ValueError naming an unknown defect
+        if not chosen:
+            raise ValueError(f"--defects {defects!r} names no defect")
+    env = {"SUT_DEFECTS": args.defects} if defects else {}
     return StackSpec(
         replicas=args.replicas, broker=args.broker, lb_strategy=args.lb_strategy, app=config.app,
+        config_path=config.path,
         name=name, runs_dir=Path(args.runs_dir), fault_proxies=not args.no_fault_proxies,
         startup_timeout=parse_duration(args.startup_timeout),
         restart_delay=parse_duration(args.restart_delay) if args.restart_delay else None,
-        replica_env=env,
+        replica_env=env, backend=getattr(args, "backend", "local"), lb_port=getattr(args, "port", None),
+        docker=DockerOptions(toxiproxy_image=getattr(args, "toxiproxy_image", None),
+                             app_image=config.app.docker_image, app_command=config.app.docker_command),
+        redis_persistence=getattr(args, "redis_persistence", "aof"),
     )
 
 
@@ -93,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, "up")
     spec.state_path = path
     spec.validate()
+    preflight(spec)
     if args.detach:
         return _detach(args, path)
     return serve(spec)
@@ -104,8 +128,9 @@ def serve(spec: StackSpec) -> int:
     def on_signal(signum, _frame) -> None:
         stop.set()
 
-    stack = LocalStack(spec, progress=lambda m: print(f"  {m}", flush=True))
-    print(f"bringing up {spec.replicas} replicas, broker {spec.broker}, lb {spec.lb_strategy} ...", flush=True)
+    stack = make_stack(spec, progress=lambda m: print(f"  {m}", flush=True))
+    print(f"bringing up {spec.replicas} replicas, broker {spec.broker}, lb {spec.lb_strategy}"
+          f"{'' if spec.backend == 'local' else ', on ' + spec.backend} ...", flush=True)
     # TERM during start-up must tear down like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -139,7 +164,7 @@ def serve(spec: StackSpec) -> int:
 def _detach(args: argparse.Namespace, path: Path) -> int:
     argv = [sys.executable, "-m", "harness.cli", "up", "--state", str(path)]
     for flag in ("replicas", "broker", "lb_strategy", "config", "runs_dir", "restart_delay", "defects",
-                 "startup_timeout"):
+                 "startup_timeout", "backend", "port", "toxiproxy_image", "redis_persistence"):
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]

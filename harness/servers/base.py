@@ -57,6 +57,7 @@ class Server:
     name: str
     port: int
     proc: ChildProcess | None = None
+    on_start = None  # Callable[[ChildProcess], None]: told of every child the moment it starts
 
     @property
     def pid(self) -> int | None:

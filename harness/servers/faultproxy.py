@@ -27,7 +27,8 @@ class FaultProxyServer(Server):
 
     def start(self, deadline: float) -> None:
         argv = [sys.executable, "-m", "chaos.proxy", "--host", LOOPBACK, "--port", str(self.port)]
-        self.proc = ChildProcess("faultproxy", argv, self.log_path, kill_policy=KillPolicy(grace=3.0))
+        self.proc = ChildProcess("faultproxy", argv, self.log_path, on_start=self.on_start,
+                                 kill_policy=KillPolicy(grace=3.0))
         self.proc.start()
         self.proc.wait_ready(lambda: self._call("GET", "/version")[0] == 200, deadline, "serving its API")
 

@@ -8,6 +8,7 @@ drained. Old workers keep their open WebSockets until those close or
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import time
 import urllib.request
@@ -19,8 +20,44 @@ import psutil
 from harness.ports import LOOPBACK
 from harness.process import ChildProcess, KillPolicy, StartError
 from harness.servers.base import Server, which
+from common.state import REPLICA_HEADER
+from harness.servers.limits import NginxLimits, nginx_limits
 
 LB_STRATEGIES = ("round_robin", "least_conn", "ip_hash")
+WORKERS = 2
+# Connections the kernel queues before a worker accepts them (capped by
+# net.core.somaxconn): a connect storm of thousands of sockets must wait, not be refused.
+LISTEN_BACKLOG = 4096
+# Accounts the workers may run as when the master is root, best first.
+WORKER_ACCOUNTS = ("www-data", "nobody")
+MAX_BODY = 1024 * 1024
+# The same shape as the reference SUT's own 413, so a client sees one error body
+# whichever of the two refused the request.
+TOO_LARGE_BODY = '{"error":"body is larger than %d bytes"}' % MAX_BODY
+
+
+def worker_user() -> str:
+    """The `user` directive: as root, workers run as an unprivileged account (the
+    master keeps root only to bind and to read its config)."""
+    if os.geteuid() != 0:
+        return ""
+    for name in WORKER_ACCOUNTS:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return f"user {name} {_group_name(entry.pw_gid)};\n"
+    raise StartError(f"running as root but none of the accounts {', '.join(WORKER_ACCOUNTS)} exists "
+                     "to run the nginx workers as")
+
+
+def _group_name(gid: int) -> str:
+    import grp
+
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 @dataclass
@@ -30,7 +67,24 @@ class Upstream:
     drained: bool = False
 
 
-def render_config(root: Path, port: int, strategy: str, upstreams: list[Upstream], log_dir: Path) -> str:
+def replica_map(upstreams: list[Upstream]) -> str:
+    """nginx `map` from the answering upstream to its replica name.
+
+    `$upstream_addr` lists every server tried ("a:1, b:2" after a retry, "a : b" after
+    an internal redirect); the last one is the one whose answer went out, and it only
+    answered if bytes came back from it (`$upstream_bytes_received`, same positions). A
+    response nginx made itself (502: every try refused) names nobody: no header.
+    """
+    lines = []
+    for u in upstreams:
+        addr = f"{LOOPBACK}:{u.port}".replace(".", r"\.")
+        lines.append(f'    "~(^|\\s){addr}\\|(.*\\s)?[1-9][0-9]*$" {u.name};\n')
+    return ("  map \"$upstream_addr|$upstream_bytes_received\" $gauntlet_replica {\n"
+            '    default "";\n' + "".join(lines) + "  }\n")
+
+
+def render_config(root: Path, port: int, strategy: str, upstreams: list[Upstream], log_dir: Path,
+                  limits: NginxLimits | None = None) -> str:
     if strategy not in LB_STRATEGIES:
         raise ValueError(f"unknown load-balancing strategy {strategy!r}: choose one of {', '.join(LB_STRATEGIES)}")
     method = "" if strategy == "round_robin" else f"    {strategy};\n"
@@ -42,15 +96,19 @@ def render_config(root: Path, port: int, strategy: str, upstreams: list[Upstream
     if not upstreams:
         # nginx refuses an empty upstream; a closed port makes every request a 502.
         servers = f"    server {LOOPBACK}:1 down;\n"
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return f"""{user}worker_processes 2;
+    user = worker_user()
+    limits = limits or nginx_limits()
+    # `reuseport`: one listening socket per worker, connections hashed across them by the
+    # kernel. With a shared socket one worker can take most of a connect storm and run
+    # out of worker_connections while the other idles.
+    return f"""{user}worker_processes {WORKERS};
 daemon off;
 master_process on;
 pid {root}/nginx.pid;
 error_log {log_dir}/nginx-error.log warn;
-worker_rlimit_nofile 20000;
+worker_rlimit_nofile {limits.rlimit_nofile};
 worker_shutdown_timeout 30s;
-events {{ worker_connections 9000; }}
+events {{ worker_connections {limits.worker_connections}; }}
 http {{
   access_log off;
   client_body_temp_path {root}/body;
@@ -58,13 +116,18 @@ http {{
   fastcgi_temp_path {root}/fastcgi;
   uwsgi_temp_path {root}/uwsgi;
   scgi_temp_path {root}/scgi;
-  client_max_body_size 1m;
+  client_max_body_size {MAX_BODY};
   map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
-  upstream replicas {{
+{replica_map(upstreams)}  upstream replicas {{
 {method}{servers}    keepalive 64;
   }}
   server {{
-    listen {LOOPBACK}:{port} backlog=4096;
+    listen {LOOPBACK}:{port} backlog={LISTEN_BACKLOG} reuseport;
+    error_page 413 @too_large;
+    location @too_large {{
+      default_type application/json;
+      return 413 '{TOO_LARGE_BODY}';
+    }}
     location / {{
       proxy_pass http://replicas;
       proxy_http_version 1.1;
@@ -79,6 +142,9 @@ http {{
       proxy_next_upstream error timeout http_502;
       proxy_next_upstream_tries 3;
       add_header X-Upstream $upstream_addr always;
+      # The app cannot name a replica in our header; only the map below does.
+      proxy_hide_header {REPLICA_HEADER};
+      add_header {REPLICA_HEADER} $gauntlet_replica always;
     }}
   }}
 }}
@@ -123,7 +189,7 @@ class NginxServer(Server):
         argv = [self.binary, "-c", str(self.conf), "-p", str(self.root), "-e", str(self.log_dir / "nginx-error.log")]
         # QUIT is nginx's graceful stop; TERM is its fast stop, which is what teardown wants.
         self.proc = ChildProcess("nginx", argv, self.log_dir / "nginx.log", cwd=self.root,
-                                 kill_policy=KillPolicy(signal.SIGTERM, grace=3.0))
+                                 on_start=self.on_start, kill_policy=KillPolicy(signal.SIGTERM, grace=3.0))
         self.proc.start()
         self.proc.wait_ready(self._answering, deadline, "serving")
 

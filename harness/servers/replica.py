@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,35 @@ def http_status(url: str, timeout: float = 1.0) -> int:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def answers_2xx(url: str, timeout: float = 1.0) -> bool:
+    """Any 2xx is healthy: apps answer a health route with 200, 204 or 202 alike."""
+    return 200 <= http_status(url, timeout) < 300
+
+
+def accepts_tcp(host: str, port: int, timeout: float = 0.5) -> bool:
+    """The port accepts a connection: the health check of an app without a health route."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def holds_tcp(host: str, port: int, timeout: float = 0.5, linger: float = 0.3) -> bool:
+    """The connection is accepted and stays open: through a forwarding proxy (Docker's
+    published ports) a connect succeeds even when nothing listens behind it, and the
+    proxy then closes it at once."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(linger)
+            try:
+                return sock.recv(1) != b""  # a server that speaks first is up too
+            except (TimeoutError, socket.timeout):
+                return True
+    except OSError:
+        return False
 
 
 def http_json(url: str, timeout: float = 2.0) -> tuple[int, dict]:
@@ -69,16 +99,28 @@ class Replica(Server):
         argv, extra_env = self.app.render(self.values)
         env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
         self.proc = ChildProcess(self.name, argv, self.log_path, env=env, cwd=self.app.cwd,
-                                 kill_policy=KillPolicy(grace=self.grace))
+                                 on_start=self.on_start, kill_policy=KillPolicy(grace=self.grace))
         self.proc.start()
 
+    @property
+    def health_label(self) -> str:
+        return f"accepting TCP on :{self.port}" if self.app.health == "tcp" else f"healthy at {self.app.health_path}"
+
+    def healthy(self, timeout: float = 0.5) -> bool:
+        if self.app.health == "tcp":
+            return accepts_tcp(LOOPBACK, self.port, timeout)
+        try:
+            return answers_2xx(self.url + self.app.health_path, timeout)
+        except OSError:
+            return False
+
     def wait_healthy(self, deadline: float) -> None:
-        self.proc.wait_ready(lambda: http_status(self.url + self.app.health_path, 0.5) == 200,
-                             deadline, f"healthy at {self.app.health_path}")
+        self.proc.wait_ready(self.healthy, deadline, self.health_label)
 
     def ready(self) -> bool:
-        path = self.app.ready_path or self.app.health_path
+        if not self.app.ready_path:
+            return self.healthy(1.0)
         try:
-            return http_status(self.url + path, 1.0) == 200
+            return answers_2xx(self.url + self.app.ready_path, 1.0)
         except OSError:
             return False

@@ -13,6 +13,12 @@ An adapter answers four questions, and nothing else:
 Transport to publish is HTTP through Locust's client, so every adapter gets the same
 open-model scheduler, outcome rules (ok / fail / unknown) and statistics for free.
 
+Which replica a socket or a publish landed on comes from the harness's load balancer:
+it names the upstream that answered in the `X-Gauntlet-Replica` response header, the
+WebSocket handshake included, so this works for any app. Where the app names its own
+replica (a welcome frame's instance, an ack's instance), the app's name wins: it knows
+which process holds the socket even behind further hops of its own.
+
 Exceptions a connection raises:
 
     Disconnected        the connection ended (code and reason when the peer sent them)
@@ -24,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
+
+from common.state import REPLICA_HEADER
 
 
 class AdapterError(ValueError):
@@ -64,6 +72,8 @@ class Delivery:
     origin: str | None
     user: str | None
     replay: bool = False
+    # Whether a padded payload arrived unchanged (scenarios/payload.py); None: not padded.
+    intact: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,19 @@ class Welcome:
     # Recent messages carried in the welcome itself. After a reconnect they are part of
     # what was missed (a server that sent them will not replay them again).
     backlog: tuple[Delivery, ...] = ()
+
+
+def replica_from(headers: Any) -> str:
+    """The replica the harness's load balancer named in a response ('' when it did not:
+    another load balancer, or a response nginx made itself). Takes any header mapping
+    (websockets', requests', or a plain dict with lower-case keys)."""
+    if not headers:
+        return ""
+    try:
+        value = headers.get(REPLICA_HEADER) or headers.get(REPLICA_HEADER.lower())
+    except AttributeError:
+        return ""
+    return str(value).strip() if value else ""
 
 
 def decode_backlog(frames: Any, decode: Callable[[Any], Delivery | None]) -> tuple[Delivery, ...]:

@@ -8,10 +8,11 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 from scenarios.adapters.base import (
-    Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest, Welcome, decode_backlog,
+    Ack, AdapterError, Delivery, Endpoint, PublishRequest, ReadRequest, Welcome, decode_backlog, replica_from,
 )
 from scenarios.adapters.jsonpath import compile_path, get_path
 from scenarios.adapters.reference import user_token
+from scenarios.payload import intact as payload_intact
 from scenarios.adapters.templates import check_json_template, check_template, render_json
 
 FRAME_DEFAULTS: dict[str, Any] = {
@@ -74,7 +75,11 @@ def matches(frame: Any, match: tuple[tuple[str | int, ...], str] | None) -> bool
     if match is None:
         return True
     value = get_path(frame, match[0])
-    return value is not None and str(value) == match[1]
+    if value is None:
+        return False
+    # As written in JSON: `ok=true` matches the boolean true (Python spells it True).
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return text == match[1]
 
 
 class FrameFields:
@@ -85,6 +90,8 @@ class FrameFields:
         self._p = {k: compile_path(s[k], f"[load.{section}] {k}") for k in (
             "key_path", "sent_ts_path", "id_path", "origin_path", "user_path", "replay_path",
             "welcome_instance_path", "welcome_last_id_path")}
+        # The payload's pad and digest sit beside its key (scenarios/payload.py).
+        self._payload = self._p["key_path"][:-1]
         backlog = s["welcome_backlog_path"]
         self._backlog = compile_path(backlog, f"[load.{section}] welcome_backlog_path") if backlog else None
 
@@ -103,12 +110,14 @@ class FrameFields:
             origin=str(origin) if origin is not None else None,
             user=str(user) if user is not None else None,
             replay=bool(get_path(frame, p["replay_path"], False)),
+            intact=payload_intact(get_path(frame, self._payload)),
         )
 
-    def welcome(self, frame: Any) -> Welcome:
+    def welcome(self, frame: Any, replica: str = "") -> Welcome:
+        """The welcome frame's fields; its instance wins over `replica` (the load balancer's)."""
         instance = get_path(frame, self._p["welcome_instance_path"])
         backlog = decode_backlog(get_path(frame, self._backlog), self.decode) if self._backlog is not None else ()
-        return Welcome(str(instance) if instance is not None else "",
+        return Welcome(str(instance) if instance not in (None, "") else replica,
                        as_int(get_path(frame, self._p["welcome_last_id_path"])), backlog)
 
 
@@ -160,7 +169,9 @@ class HttpPublishing:
 
     def parse_ack(self, status: int, headers: Mapping[str, str], body: bytes) -> Ack:
         header = self.s["ack_instance_header"]
-        instance = (headers.get(header) or headers.get(header.lower()) or "") if header else ""
+        # The app's own naming (ack body, then its header) wins over the load balancer's.
+        instance = ((headers.get(header) or headers.get(header.lower()) or "") if header else "") \
+            or replica_from(headers)
         if not 200 <= status < 300:
             return Ack(False, None, instance, f"HTTP {status}")
         try:

@@ -17,6 +17,7 @@ origin_path = "from"
 user_path = "to"
 replay_path = "replayed"
 resume = { op = "resume", since = "{after}" }    # optional: frame sent after a reconnect
+on_connect = [{ send = { op = "sub", to = "{user}" }, reply_match = "op=subbed" }]  # see on_connect.py
 publish_url = "/publish"                         # {user}; a path under the target, or a URL
 publish_body = { to = "{user}", payload = "{data}" }
 broadcast_url = "/publish-all"                   # optional
@@ -32,6 +33,7 @@ read_paths = ["/items/{item}"]                   # {user} {item} {after} {token}
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -39,14 +41,16 @@ from scenarios.adapters.base import AdapterError, ConnectFailed, Disconnected, E
 from scenarios.adapters.declarative import (
     FRAME_DEFAULTS, PUBLISH_DEFAULTS, FrameFields, HttpPublishing, matches, merge_settings, parse_match,
 )
+from scenarios.adapters.on_connect import await_reply, jsonws_actions
 from scenarios.adapters.templates import check_json_template, check_template, render_json
-from scenarios.adapters.wsconn import WsConnection, open_ws, recv_json
+from scenarios.adapters.wsconn import WsClient, WsConnection, open_ws, recv_json
 
 URL_VARS = ("ws_url", "ws_base", "http_url", "user", "token")
 DEFAULTS: dict[str, Any] = {
     "ws_url": "{ws_url}?token={token}",
     "welcome_match": "",
     "resume": None,
+    "on_connect": [],
     **FRAME_DEFAULTS,
     **PUBLISH_DEFAULTS,
 }
@@ -67,24 +71,35 @@ class JsonWsAdapter:
         self.fields = FrameFields(s, "jsonws")
         self.http = HttpPublishing(endpoint, s, "jsonws")
         self._welcome = parse_match(s["welcome_match"], "[load.jsonws] welcome_match")
+        # With a welcome frame, a socket that got it was let in; without one, only a
+        # socket the server does not close soon after the handshake was.
+        self.welcome_confirms = self._welcome is not None
+        self.actions = jsonws_actions(s["on_connect"])
         self.publish_request = self.http.publish_request
         self.parse_ack = self.http.parse_ack
         self.read_requests = self.http.read_requests
 
-    def ws_url(self, user: str) -> str:
+    def user_token(self, user: str) -> str:
+        return self.http.token(user) if self.endpoint.secret else ""
+
+    def ws_url(self, user: str, token: str | None = None) -> str:
         parts = urlsplit(self.endpoint.ws_url)
         base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         return self.s["ws_url"].format(
             ws_url=self.endpoint.ws_url, ws_base=base, http_url=self.endpoint.http_url,
-            user=quote(user), token=quote(self.http.token(user)),
+            user=quote(user), token=quote(self.http.token(user) if token is None else token, safe=""),
         )
 
     def urls(self) -> list[str]:
         return [self.endpoint.http_url, self.ws_url("u0"), *self.http.absolute_urls()]
 
     def connect(self, user: str, timeout: float) -> WsConnection:
-        ws = open_ws(self.ws_url(user), timeout)
-        welcome = Welcome()
+        return self.connect_with_token(user, None, timeout)
+
+    def connect_with_token(self, user: str, token: str | None, timeout: float) -> WsConnection:
+        """Subscribe presenting `token` (None: the user's own); ConnectFailed when refused."""
+        ws = open_ws(self.ws_url(user, token), timeout)
+        welcome = Welcome(instance=ws.replica)
         if self._welcome is not None:
             try:
                 frame = recv_json(ws, timeout=timeout)
@@ -97,7 +112,34 @@ class JsonWsAdapter:
             if not matches(frame, self._welcome):
                 ws.close()
                 raise ConnectFailed(f"first frame does not match welcome_match: {str(frame)[:80]}")
-            welcome = self.fields.welcome(frame)
+            welcome = self.fields.welcome(frame, ws.replica)
+        if self.actions:
+            self._on_connect(ws, user, timeout)
         resume = self.s["resume"]
         resume_frame = (lambda after: render_json(resume, {"after": after})) if resume is not None else None
         return WsConnection(ws, welcome, self.fields.decode, resume_frame)
+
+    def _on_connect(self, ws: WsClient, user: str, timeout: float) -> None:
+        """Send each on-connect frame and wait for its reply; frames that come in
+        meanwhile stay queued for the subscriber, in order."""
+        values = {"user": user, "token": self.http.token(user)}
+        held: list[bytes] = []
+
+        def next_frame(left: float):
+            raw = ws.recv(left)
+            try:
+                return json.loads(raw), raw
+            except ValueError:
+                return None, raw
+
+        try:
+            for action in self.actions:
+                ws.send_text(action.render(values))
+                await_reply(action, next_frame, held.append, action.timeout or timeout)
+        except Disconnected as exc:
+            ws.close()
+            raise ConnectFailed(f"closed during the on-connect actions: {exc.reason}", exc.code) from None
+        except ConnectFailed:
+            ws.close()
+            raise
+        ws.messages.extendleft(reversed(held))

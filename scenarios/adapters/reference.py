@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 from scenarios.adapters.base import (
     Ack, AdapterError, ConnectFailed, Delivery, Disconnected, Endpoint, PublishRequest, ReadRequest, Welcome,
-    decode_backlog,
+    decode_backlog, replica_from,
 )
+from scenarios.payload import intact as payload_intact
 from scenarios.adapters.wsconn import WsConnection, open_ws, recv_json
 
 BAD_TOKEN = 4401
@@ -43,8 +44,9 @@ def decode_notification(frame: Any) -> Delivery | None:
     if type(frame) is not dict or frame.get("type") != "notification":
         return None
     data = frame.get("data")
-    key = sent = None
+    key = sent = whole = None
     if type(data) is dict:
+        whole = payload_intact(data)
         key = data.get("key")
         if type(key) is not str:
             key = None
@@ -54,11 +56,13 @@ def decode_notification(frame: Any) -> Delivery | None:
     msg_id = frame.get("id")
     if type(msg_id) is not int:
         msg_id = _int_or_none(msg_id)
-    return Delivery(key, sent, msg_id, frame.get("origin"), frame.get("user"), frame.get("replay") is True)
+    return Delivery(key, sent, msg_id, frame.get("origin"), frame.get("user"), frame.get("replay") is True, whole)
 
 
 class ReferenceAdapter:
     name = "reference"
+    # A socket that got its init frame was let in: the welcome itself carries the user's data.
+    welcome_confirms = True
 
     def __init__(self, endpoint: Endpoint, settings: Mapping[str, Any] | None = None) -> None:
         settings = dict(settings or {})
@@ -76,8 +80,14 @@ class ReferenceAdapter:
     def urls(self) -> list[str]:
         return [self.endpoint.http_url, self.endpoint.ws_url]
 
+    def user_token(self, user: str) -> str:
+        return user_token(self.endpoint.secret, user)
+
     def connect(self, user: str, timeout: float) -> WsConnection:
-        token = user_token(self.endpoint.secret, user)
+        return self.connect_with_token(user, user_token(self.endpoint.secret, user), timeout)
+
+    def connect_with_token(self, user: str, token: str, timeout: float) -> WsConnection:
+        """Subscribe presenting `token` (the hostile user's way in); ConnectFailed when refused."""
         ws = open_ws(f"{self.endpoint.ws_url}?token={quote(token)}", timeout)
         try:
             init = recv_json(ws, timeout=timeout)
@@ -91,7 +101,9 @@ class ReferenceAdapter:
         if not isinstance(init, dict) or init.get("type") != "init":
             ws.close()
             raise ConnectFailed(f"first frame is not init: {str(init)[:80]}")
-        welcome = Welcome(instance=str(init.get("instance") or ""), last_id=_int_or_none(init.get("last_id")),
+        # The init frame's instance wins; the load balancer's header names it otherwise.
+        welcome = Welcome(instance=str(init.get("instance") or "") or ws.replica,
+                          last_id=_int_or_none(init.get("last_id")),
                           backlog=decode_backlog(init.get("items"), decode_notification))
         return WsConnection(ws, welcome, decode_notification, lambda after: {"type": "resume", "after": after})
 
@@ -102,7 +114,7 @@ class ReferenceAdapter:
                               "POST /api/notifications")
 
     def parse_ack(self, status: int, headers: Mapping[str, str], body: bytes) -> Ack:
-        instance = headers.get("X-Instance") or headers.get("x-instance") or ""
+        instance = headers.get("X-Instance") or headers.get("x-instance") or replica_from(headers)
         if not 200 <= status < 300:
             return Ack(False, None, instance, f"HTTP {status}")
         try:

@@ -19,13 +19,14 @@ from collections import deque
 from typing import Any, Callable
 
 from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus, InvalidURI
 from websockets.frames import Close, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from scenarios.adapters.base import ConnectFailed, Delivery, Disconnected, Welcome
+from scenarios.adapters.base import ConnectFailed, Delivery, Disconnected, Welcome, replica_from
 
 MAX_FRAME = 4 * 1024 * 1024
 READ_SIZE = 256 * 1024
@@ -38,11 +39,13 @@ Decoder = Callable[[Any], Delivery | None]
 
 
 class WsClient:
-    """An open WebSocket: `recv()` returns the next message's bytes."""
+    """An open WebSocket: `recv()` returns the next message's bytes; `headers` are the
+    handshake response's (the 101), `replica` the one the load balancer named there."""
 
     def __init__(self, sock: socket.socket, proto: ClientProtocol) -> None:
         self.sock = sock
         self.proto = proto
+        self.headers: Headers = Headers()
         self.messages: deque[bytes] = deque()
         self._fragments: list[bytes] = []
         self._closed: Disconnected | None = None
@@ -97,6 +100,7 @@ class WsClient:
                         raise ConnectFailed(f"handshake rejected: HTTP {status}", status)
                     if exc is not None:
                         raise ConnectFailed(f"handshake failed: {exc}")
+                    self.headers = event.headers
                     done = True
                 else:
                     # The server may speak (or close, e.g. 4401) right after the handshake.
@@ -109,6 +113,10 @@ class WsClient:
             self._flush()  # e.g. the echo of a close frame that came with the handshake
         except OSError:
             pass
+
+    @property
+    def replica(self) -> str:
+        return replica_from(self.headers)
 
     def _frame(self, frame: Any) -> None:
         opcode = frame.opcode
@@ -250,3 +258,16 @@ class WsConnection:
 
     def abort(self) -> None:
         self._ws.abort()
+
+    def closed_within(self, seconds: float) -> Disconnected | None:
+        """A probe's question: does the server close this socket within `seconds`?
+        Frames that arrive meanwhile are dropped."""
+        deadline = time.monotonic() + seconds
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                self._ws.recv(left)
+        except Disconnected as exc:
+            return exc
+        except TimeoutError:
+            pass
+        return None

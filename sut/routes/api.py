@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -81,7 +82,7 @@ async def _publish(replica: Replica, user: str | None, data: dict[str, Any]) -> 
 async def history(request: Request) -> JSONResponse:
     replica = _replica(request)
     token = bearer(request.headers.get("authorization")) or request.query_params.get("token")
-    token_user = verify_user_token(replica.config.secret, token)
+    token_user = verify_user_token(replica.config.secret, token, replica.config.defects)
     if token_user is None:
         raise ApiError(401, "a valid user token is required (Authorization: Bearer <token> or ?token=)")
     user = request.query_params.get("user", token_user)
@@ -123,12 +124,31 @@ async def item(request: Request) -> JSONResponse:
     return _item_response(found, "db")
 
 
+SLOW_MAX_S = 30.0
+
+
+async def slow(request: Request) -> JSONResponse:
+    """`POST /api/slow {"delay": s}`: work that takes `s` seconds (at most 30) on the
+    server, so that a shutdown finds requests in flight. POST, so that the load
+    balancer never retries one a dying replica dropped on another replica."""
+    replica = _replica(request)
+    body = await _json_body(request, 1024)
+    _only_fields(body, {"delay"})
+    delay = body.get("delay", 1.0)
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= SLOW_MAX_S:
+        raise ApiError(422, f"delay must be a number of seconds between 0 and {SLOW_MAX_S:g}")
+    started = asyncio.get_running_loop().time()
+    await asyncio.sleep(float(delay))
+    return JSONResponse({"slept": round(asyncio.get_running_loop().time() - started, 3),
+                         "instance": replica.config.instance})
+
+
 def _item_response(found: dict[str, Any], source: str) -> JSONResponse:
     return JSONResponse({**found, "source": source}, headers={"X-Source": source})
 
 
 def _require_publisher(request: Request, replica: Replica) -> None:
-    if not is_publisher(replica.config.publisher_key, request.headers.get("authorization")):
+    if not is_publisher(replica.config.publisher_key, request.headers.get("authorization"), replica.config.defects):
         raise ApiError(401, "publishing needs the publisher key (Authorization: Bearer <key>)",
                        {"WWW-Authenticate": "Bearer"})
 
@@ -204,4 +224,5 @@ ROUTES = [
     Route("/api/notifications", history, methods=["GET"]),
     Route("/api/broadcast", publish_broadcast, methods=["POST"]),
     Route("/api/items/{item_id}", item, methods=["GET"]),
+    Route("/api/slow", slow, methods=["POST"]),
 ]

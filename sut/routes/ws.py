@@ -34,7 +34,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     # Accept before closing so the client sees the 4401 close code; a rejected
     # handshake only shows up as an HTTP 403.
     await websocket.accept()
-    user = verify_user_token(replica.config.secret, websocket.query_params.get("token"))
+    user = verify_user_token(replica.config.secret, websocket.query_params.get("token"), replica.config.defects)
     if user is None:
         await websocket.close(CLOSE_BAD_TOKEN, "invalid or missing token")
         return

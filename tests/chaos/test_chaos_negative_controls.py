@@ -46,6 +46,9 @@ CONTROLS = {
                          delivery_problem("lost live in steady state")),
     # SIGTERM is ignored: no graceful shutdown at all.
     "ignore-sigterm": (["--gauntlet-defects", "ignore-sigterm"], SIGTERM, r"r2 did not exit within 8 s of SIGTERM"),
+    # Every 20th broker message is held back 0.5 s: received behind newer ones, with no fault running.
+    "reorder-fanout": (["--gauntlet-defects", "reorder-fanout"], BASELINE,
+                       r"delivery_out_of_order\{phase:steady\}: count==0 fail: real-time order: count = [1-9]"),
     # No cross-instance fan-out: subscribers miss what other replicas publish, for good.
     "memory-broker": (["--gauntlet-broker", "memory"], BASELINE, delivery_problem("lost for good")),
 }

@@ -13,7 +13,7 @@ from reports.compare_plan import ComparePlan
 from reports.compare_verdict import answers, recommend
 from reports.comparison import Comparison, TargetRow
 from reports.delivery import DeliveryOptions
-from reports.verdict import Verdict
+from reports.check import Verdict
 
 
 class Cells(HTMLParser):

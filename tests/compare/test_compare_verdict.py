@@ -5,7 +5,7 @@ from __future__ import annotations
 from reports.compare_plan import RateResult
 from reports.compare_verdict import answers, fault_answer, recommend
 from reports.comparison import BrokerFigures, FaultEffect, Mechanism, Percentiles, TargetRow
-from reports.verdict import Verdict
+from reports.check import Verdict
 
 
 def effect(*, owed=200, lost_live=0, lost_eventual=0, late=0, failed=0, p99=15.0, steady=12.0) -> FaultEffect:

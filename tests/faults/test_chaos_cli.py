@@ -253,7 +253,8 @@ def test_without_a_stack_the_cli_says_so(tmp_path):
     listing = gauntlet("chaos", "list", cwd=tmp_path)
     assert listing.returncode == 0
     for kind in ("kill", "terminate", "pause", "restart", "latency", "bandwidth", "blackhole", "reset",
-                 "slow-close", "down", "crash", "partition", "drain", "rolling-restart", "scale-out", "scale-in"):
+                 "slow-close", "down", "crash", "flush", "partition", "drain", "rolling-restart", "scale-out",
+                 "scale-in"):
         assert f"\n{kind}" in "\n" + listing.stdout
     helped = gauntlet("chaos", "--help", cwd=tmp_path)
     assert "gauntlet chaos partition r2 redis --for 20s" in helped.stdout

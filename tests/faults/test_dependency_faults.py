@@ -1,5 +1,5 @@
 """Dependency faults on a real stack of the reference SUT behind the fault proxy:
-partition, latency, down, crash; a failed inject; heal of everything."""
+partition, latency, down, crash, flush; a failed inject; heal of everything."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+import redis
 from fault_support import Subscriber, broadcast, build, get, wait_for
 
 from chaos.heal import heal_everything
@@ -94,6 +95,73 @@ def test_crash_postgres_makes_publishes_fail_fast_and_recover_after_heal(stack, 
     wait_for(lambda: all_ready(stack), 20, "every replica ready again")
 
 
+def test_crash_redis_without_its_data_refuses_every_replica_then_the_sut_recovers(stack, handle, injector, proxy):
+    state = stack.state()
+    direct = redis.Redis.from_url(stack.redis.url, socket_timeout=5)
+    subs = [Subscriber(r.url, state.secret, f"sub-crash-{r.name}") for r in state.replicas]
+    try:
+        direct.set("gauntlet:before-crash", "1")
+        injection = injector.inject(build("crash", "redis", handle, data="lost"))
+        assert injection.inject_error is None, injection.inject_error
+        assert injection.fault.disabled == ["redis-r1", "redis-r2", "redis-r3"]
+        assert not stack.redis.alive() and not any(p.enabled for n, p in proxy.proxies().items() if "redis" in n)
+        wait_for(lambda: all(ready(stack, n) == 503 for n in stack.replicas), 10, "every replica unready")
+        assert injector.heal(injection).outcome == "ok"
+        assert stack.redis.alive() and all(p.enabled for p in proxy.proxies().values())
+        assert direct.get("gauntlet:before-crash") is None, "data=lost: Redis came back empty"
+        wait_for(lambda: all_ready(stack), 20, "every replica ready again after the crash")
+        acked = [f"after-crash-{i}" for i in range(5) if broadcast(state.lb_url, state.publisher_key,
+                                                                  f"after-crash-{i}")[0] == 201]
+        assert len(acked) == 5
+        wait_for(lambda: all(s.keys()[k] for s in subs for k in acked), 20,
+                 "fan-out through the restarted Redis to every replica's subscribers")
+    finally:
+        direct.close()
+        for sub in subs:
+            sub.close()
+    record = read_journal(stack.run_dir / "faults.jsonl")[-1]
+    assert (record.kind, record.params["data"], record.outcome) == ("crash", "lost", "ok")
+
+
+def test_crash_redis_keeps_its_data_by_default_with_the_append_only_file(stack, handle, injector):
+    direct = redis.Redis.from_url(stack.redis.url, socket_timeout=5)
+    try:
+        direct.set("gauntlet:kept", "1")
+        fault = build("crash", "redis", handle)
+        assert fault.data == "kept", "the stack's Redis writes an append-only file"
+        injector.heal(injector.inject(fault))
+        assert direct.get("gauntlet:kept") == b"1"
+    finally:
+        direct.close()
+    wait_for(lambda: all_ready(stack), 20, "every replica ready again")
+
+
+def test_flush_empties_redis_under_the_running_app_and_is_journalled(stack, handle, injector):
+    state = stack.state()
+    direct = redis.Redis.from_url(stack.redis.url, socket_timeout=5)
+    subs = [Subscriber(r.url, state.secret, f"sub-flush-{r.name}") for r in state.replicas]
+    try:
+        direct.mset({f"gauntlet:flush-{i}": i for i in range(7)})
+        before = direct.dbsize()
+        injection = injector.inject(build("flush", "broker", handle))
+        assert injection.inject_error is None and injection.fault.keys == before >= 7
+        assert direct.dbsize() == 0
+        assert stack.redis.alive() and all_ready(stack), "nothing restarts, nothing goes unready"
+        acked = [f"after-flush-{i}" for i in range(3) if broadcast(state.lb_url, state.publisher_key,
+                                                                  f"after-flush-{i}")[0] == 201]
+        wait_for(lambda: all(s.keys()[k] for s in subs for k in acked), 10,
+                 "pub/sub subscriptions survive a flush")
+        assert len(acked) == 3
+        assert injector.heal(injection).outcome == "ok"
+    finally:
+        direct.close()
+        for sub in subs:
+            sub.close()
+    record = read_journal(stack.run_dir / "faults.jsonl")[-1]
+    assert (record.kind, record.target, record.outcome) == ("flush", "redis", "ok")
+    assert record.end is not None and record.end - record.start < 5
+
+
 def test_latency_on_one_replicas_redis_slows_only_that_replica(stack, handle, injector):
     def timed_ready(name: str) -> float:
         t0 = time.monotonic()
@@ -165,7 +233,9 @@ def test_toxic_faults_put_exactly_their_toxics_on_the_targeted_proxies(stack, ha
                                                                        toxic_type, attributes, streams):
     injection = injector.inject(build(kind, "postgres@r2", handle, **params))
     assert injection.inject_error is None
-    toxics = proxy.get_proxy("postgres-r2").toxics
+    toxics = [t for t in proxy.get_proxy("postgres-r2").toxics if t.type != "syn_drop"]
+    connects = [t for t in proxy.get_proxy("postgres-r2").toxics if t.type == "syn_drop"]
+    assert len(connects) == (kind == "blackhole"), "only a blackhole makes new connects hang"
     assert sorted(t.stream for t in toxics) == streams
     for toxic in toxics:
         assert toxic.type == toxic_type and toxic.name.startswith(f"gauntlet-{injection.record.id}-{kind}-")
@@ -190,8 +260,9 @@ def test_blackhole_hangs_the_replicas_database_calls_until_heal(stack, handle, i
 def test_partition_in_blackhole_mode_drops_traffic_both_ways_on_one_proxy(stack, handle, injector, proxy):
     injection = injector.inject(build("partition", "r1", handle, dependency="postgres", mode="blackhole"))
     toxics = proxy.get_proxy("postgres-r1").toxics
-    assert sorted((t.type, t.stream, t.attributes["timeout"]) for t in toxics) == \
-        [("timeout", "downstream", 0), ("timeout", "upstream", 0)]
+    assert sorted((t.type, t.stream, t.attributes.get("timeout")) for t in toxics) == \
+        [("syn_drop", "downstream", None), ("timeout", "downstream", 0), ("timeout", "upstream", 0)]
+    assert injection.fault.connects == "hang"
     assert proxy.get_proxy("postgres-r1").enabled, "blackhole keeps the proxy up: connections hang, not refused"
     assert not proxy.get_proxy("postgres-r2").toxics
     injector.heal(injection)

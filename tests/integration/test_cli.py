@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -39,9 +40,18 @@ def test_up_detach_status_down_from_separate_processes(tmp_path):
         doc = json.loads(status.stdout)
         assert doc["lb_url"].startswith("http://127.0.0.1:")
         assert [r["name"] for r in doc["replicas"]] == ["r1", "r2"]
-        assert all(r["pid"] for r in doc["replicas"]) and doc["secret"] and doc["publisher_key"]
+        assert all(r["pid"] for r in doc["replicas"])
+        # Secrets only on request: not in the JSON, not in the URLs.
+        secrets = json.loads(gauntlet("status", "--json", "--show-secrets", cwd=tmp_path).stdout)
+        hidden = [secrets["secret"], secrets["publisher_key"], secrets["control_token"],
+                  *(urlsplit(c["url"]).password for c in secrets["components"] if urlsplit(c["url"]).password)]
+        assert len(hidden) == 5 and all(len(h) >= 16 for h in hidden), secrets
+        for leaked in hidden:
+            assert leaked not in status.stdout, f"status --json shows a secret: {leaked}"
+        assert doc["secret"] == "(hidden; --show-secrets)"
         table = gauntlet("status", cwd=tmp_path)
         assert "r1" in table.stdout and "ready" in table.stdout and "nginx" in table.stdout
+        assert not [h for h in hidden if h in table.stdout], "the table shows a password"
         again = gauntlet("up", "--detach", "--no-fault-proxies", cwd=tmp_path)
         assert again.returncode != 0 and "already up" in again.stderr
         pids = [doc["harness_pid"]] + [r["pid"] for r in doc["replicas"]] + [c["pid"] for c in doc["components"]]

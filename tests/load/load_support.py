@@ -163,6 +163,7 @@ class JsonWsServer(ThreadedServer):
         self.history = History()
         self.sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.resumes: list[tuple[str, int]] = []
+        self.subscribed: list[tuple[str, str]] = []
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -186,13 +187,29 @@ class JsonWsServer(ThreadedServer):
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     frame = json.loads(msg.data)
-                    if frame.get("op") == "resume":
+                    if frame.get("op") == "sub":
+                        await self._subscribe(ws, user, frame)
+                    elif frame.get("op") == "resume":
                         self.resumes.append((user, frame["since"]))
                         for item in self.history.after(user, frame["since"]):
                             await ws.send_json(self._event(item, replay=True))
         finally:
             self.sockets[user].discard(ws)
         return ws
+
+    async def _subscribe(self, ws: web.WebSocketResponse, user: str, frame: dict[str, Any]) -> None:
+        """`{"op":"sub","to":channel}`: an event may overtake the confirmation, as on a busy
+        server; `banned` is refused, `mute` gets no answer."""
+        channel = frame.get("to", "")
+        self.subscribed.append((user, channel))
+        if channel == "banned":
+            await ws.send_json({"kind": "error", "reason": "not allowed"})
+            return
+        if channel == "mute":
+            return
+        self.sockets.setdefault(channel, set()).add(ws)
+        await ws.send_json(self._event({"seq": 0, "to": channel, "payload": {"key": "early", "sent_ts": 1.0}}))
+        await ws.send_json({"kind": "subbed", "to": channel})
 
     def _event(self, item: dict[str, Any], replay: bool = False) -> dict[str, Any]:
         frame = {"kind": "event", "seq": item["seq"], "to": item["to"], "from": self.name, "payload": item["payload"]}
@@ -227,13 +244,28 @@ class SocketIoServer(ThreadedServer):
     """Socket.IO: auth {"token"} on connect, rooms per user, "init" and "notification"
     events, a "resume" event, and an HTTP publish endpoint."""
 
-    def __init__(self, name: str = "io1") -> None:
+    def __init__(self, name: str = "io1", rooms_by_event: bool = False) -> None:
         super().__init__()
         self.name = name
         self.history = History()
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=[])
         self.users: dict[str, str] = {}
+        self.subscribed: list[tuple[Any, ...]] = []
         sio = self.sio
+
+        @sio.on("subscribe")
+        async def subscribe(sid, *args):
+            """A room per `subscribe` emit (rooms_by_event), acked `{"ok": true}`;
+            room `banned` is refused with `{"ok": false, "error": ...}`, `mute` never acked."""
+            self.subscribed.append(args)
+            room = args[0] if args else ""
+            if room == "banned":
+                return {"ok": False, "error": "not allowed"}
+            if room == "mute":
+                await asyncio.sleep(30)
+                return None
+            await sio.enter_room(sid, room)
+            return {"ok": True, "room": room}
 
         @sio.event
         async def connect(sid, environ, auth):
@@ -242,7 +274,8 @@ class SocketIoServer(ThreadedServer):
             if not user:
                 raise socketio.exceptions.ConnectionRefusedError("bad token")
             self.users[sid] = user
-            await sio.enter_room(sid, user)
+            if not rooms_by_event:
+                await sio.enter_room(sid, user)
             await sio.emit("init", {"instance": self.name, "last_id": self.history.seq}, to=sid)
 
         @sio.event

@@ -254,3 +254,114 @@ def test_reference_adapter_against_the_reference_sut(load_stack):
     with pytest.raises(ConnectFailed) as info:
         wrong.connect("u1", timeout=5)
     assert info.value.code == 4401 and info.value.reason == "bad token"
+
+
+# -- on-connect actions: subscribing the way real apps do --------------------------------
+
+SUBSCRIBE_SIO = {"on_connect": [{"emit": "subscribe", "args": ["{user}"], "ack": True, "ack_match": "ok=true"}]}
+
+
+@pytest.fixture
+def rooms_server():
+    server = SocketIoServer(rooms_by_event=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_socketio_subscribes_by_an_acked_emit_and_receives_its_room(rooms_server):
+    url = rooms_server.url
+    adapter = make_adapter("socketio", Endpoint(url, "", "", "pk"), SUBSCRIBE_SIO)
+    conn = adapter.connect("u7", timeout=5)
+    try:
+        assert rooms_server.subscribed == [("u7",)], "the {user} placeholder is the emit's argument"
+        publish(adapter, url, "u7", {"key": "r-1", "sent_ts": 1.0})
+        assert receive_delivery(conn).key == "r-1"
+    finally:
+        conn.close()
+    # Negative control: without the emit the socket joins no room and receives nothing.
+    bare = make_adapter("socketio", Endpoint(url, "", "", "pk"), {})
+    conn = bare.connect("u8", timeout=5)
+    try:
+        publish(bare, url, "u8", {"key": "r-2", "sent_ts": 1.0})
+        with pytest.raises(AssertionError, match="no message frame"):
+            receive_delivery(conn, timeout=1.0)
+    finally:
+        conn.close()
+
+
+def test_socketio_negative_or_missing_ack_is_a_connect_failure(rooms_server):
+    url = rooms_server.url
+    adapter = make_adapter("socketio", Endpoint(url, "", "", "pk"), SUBSCRIBE_SIO)
+    with pytest.raises(ConnectFailed, match="negative ack to 'subscribe'"):
+        adapter.connect("banned", timeout=5)
+    # Without ack_match the usual {error} shape is the refusal.
+    plain = make_adapter("socketio", Endpoint(url, "", "", "pk"),
+                         {"on_connect": [{"emit": "subscribe", "args": ["{user}"], "ack": True}]})
+    with pytest.raises(ConnectFailed, match="negative ack"):
+        plain.connect("banned", timeout=5)
+    waiting = make_adapter("socketio", Endpoint(url, "", "", "pk"),
+                           {"on_connect": [{"emit": "subscribe", "args": ["{user}"], "ack": True, "timeout": "0.5s"}]})
+    t0 = time.monotonic()
+    with pytest.raises(ConnectFailed, match="no ack to 'subscribe' within 0.5s"):
+        waiting.connect("mute", timeout=10)
+    assert time.monotonic() - t0 < 3, "the ack deadline, not the connect timeout, applies"
+
+
+def test_socketio_emit_without_ack_and_with_several_arguments(rooms_server):
+    url = rooms_server.url
+    adapter = make_adapter("socketio", Endpoint(url, "", "", "pk"),
+                           {"on_connect": [{"emit": "subscribe", "args": ["{user}", {"as": "{token}"}]}]})
+    conn = adapter.connect("u9", timeout=5)
+    try:
+        deadline = time.monotonic() + 5
+        while not rooms_server.subscribed and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert rooms_server.subscribed == [("u9", {"as": "u9"})]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"on_connect": [{"args": ["x"]}]}, r"on_connect\[0\].emit must name the event"),
+    ({"on_connect": [{"emit": "s", "ack": "yes"}]}, r"on_connect\[0\].ack must be true or false"),
+    ({"on_connect": [{"emit": "s", "acks": True}]}, r"on_connect\[0\]: unknown key 'acks'; known: emit, args"),
+    ({"on_connect": [{"emit": "s", "args": ["{room}"]}]}, r"unknown placeholder \{room\}"),
+    ({"on_connect": [{"emit": "s", "ack": True, "timeout": "soon"}]}, r"on_connect\[0\].timeout"),
+    ({"on_connect": "subscribe"}, "on_connect must be a list of tables"),
+])
+def test_socketio_on_connect_settings_are_checked(settings, message):
+    with pytest.raises(AdapterError, match=message):
+        make_adapter("socketio", Endpoint("http://127.0.0.1:1", "", "", ""), settings)
+
+
+SUBSCRIBE_WS = {**JSONWS_SETTINGS, "on_connect": [
+    {"send": {"op": "sub", "to": "{user}"}, "reply_match": "kind=subbed", "error_match": "kind=error"}]}
+
+
+def test_jsonws_subscribes_by_a_frame_and_keeps_what_came_before_the_reply(jsonws_server):
+    url = jsonws_server.url
+    adapter = make_adapter("jsonws", Endpoint(url, url.replace("http", "ws"), "", "pk"), SUBSCRIBE_WS)
+    conn = adapter.connect("chan", timeout=5)
+    try:
+        assert jsonws_server.subscribed == [("chan", "chan")]
+        # The server sent an event before its confirmation: it is a message, not lost.
+        assert receive_delivery(conn).key == "early"
+        publish(adapter, url, "chan", {"key": "w0-1", "sent_ts": 1.0})
+        assert receive_delivery(conn).key == "w0-1"
+    finally:
+        conn.close()
+
+
+def test_jsonws_refused_or_unanswered_subscription_is_a_connect_failure(jsonws_server):
+    url = jsonws_server.url
+    adapter = make_adapter("jsonws", Endpoint(url, url.replace("http", "ws"), "", "pk"), SUBSCRIBE_WS)
+    with pytest.raises(ConnectFailed, match="refused: .*not allowed"):
+        adapter.connect("banned", timeout=5)
+    quick = {**SUBSCRIBE_WS, "on_connect": [{**SUBSCRIBE_WS["on_connect"][0], "timeout": "0.5s"}]}
+    adapter = make_adapter("jsonws", Endpoint(url, url.replace("http", "ws"), "", "pk"), quick)
+    t0 = time.monotonic()
+    with pytest.raises(ConnectFailed, match="no reply matching 'subbed' within 0.5s"):
+        adapter.connect("mute", timeout=10)
+    assert time.monotonic() - t0 < 3

@@ -18,7 +18,7 @@ import pytest
 from load_support import ROOT, run_locust, start_locust
 
 from harness.ports import free_port
-from harness.state import StackState, write_state
+from common.state import StackState, write_state
 from reports.records import load_run
 from tests.support import stop_process, wait_for
 
@@ -88,7 +88,9 @@ def test_headless_run_gives_every_publish_an_outcome_and_matches_the_sut(load_st
 
 
 def test_processes_2_merge_without_loss_or_double_counting(load_stack, locust_env, tmp_path):
-    result = run_locust(["--headless", "-t", "8s", "--processes", "2", "--stages", "2s:20,30s:20",
+    port = str(free_port())  # not Locust's default 5557: another run on the machine may hold it
+    result = run_locust(["--headless", "-t", "8s", "--processes", "2", "--master-bind-port", port, "--master-port", port,
+                         "--stages", "2s:20,30s:20",
                          "--publish-rate", "10", "--user-pool", "8", "--only-summary"], tmp_path, locust_env)
     assert_clean(result)
     run = load_run(result.run_dir)

@@ -15,7 +15,7 @@ import gevent.queue
 import pytest
 from load_support import make_settings
 
-from harness.state import ComponentState, StackState, write_state
+from common.state import ComponentState, StackState, write_state
 from scenarios.adapters.base import Ack, ConnectFailed, Delivery, Disconnected, PublishRequest, Welcome
 from scenarios.adapters.reference import ReferenceAdapter, user_token
 from scenarios.adapters.base import Endpoint
@@ -60,11 +60,58 @@ def test_settings_errors_name_the_argument(argv, message):
 
 @pytest.mark.parametrize("host, ok", [
     ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("api.localhost", True), ("10.0.0.5", False), ("192.168.1.2", False), ("0.0.0.0", False),
+    # A name is what it resolves to, not how it is spelt: this one resolves nowhere here.
+    ("api.localhost", False), ("10.0.0.5", False), ("192.168.1.2", False), ("0.0.0.0", False),
     ("localhost.evil", False), ("service", False),
 ])
 def test_loopback_only(host, ok):
     assert is_loopback_host(host) is ok
+
+
+class RebindingResolver:
+    """DNS that answers loopback first and another host afterwards (a rebinding attack)."""
+
+    def __init__(self, real, name: str, answers: list[str]) -> None:
+        self.real, self.name, self.answers, self.calls = real, name, list(answers), 0
+
+    def __call__(self, host, port, family=0, type=0, proto=0, flags=0):
+        if host != self.name:
+            return self.real(host, port, family, type, proto, flags)
+        self.calls += 1
+        ip = self.answers[min(self.calls, len(self.answers)) - 1]
+        return self.real(ip, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+
+
+def test_a_name_is_resolved_once_checked_in_full_and_pinned(monkeypatch):
+    from scenarios import safety
+
+    resolver = RebindingResolver(safety._original_getaddrinfo, "rebind.test", ["127.0.0.7", "10.9.9.9"])
+    monkeypatch.setattr(safety, "_original_getaddrinfo", resolver)
+    monkeypatch.setattr(safety, "_pins", {})
+    check_url("http://rebind.test:8000", False)
+    # Every later lookup of the name (the HTTP and WebSocket clients') gets the checked address.
+    for _ in range(3):
+        assert {info[4][0] for info in socket.getaddrinfo("rebind.test", 8000)} == {"127.0.0.7"}
+    assert resolver.calls == 1, "the name was resolved a second time"
+
+
+def test_a_name_with_any_address_outside_loopback_is_refused(monkeypatch):
+    from scenarios import safety
+
+    real = safety._original_getaddrinfo
+
+    def two_answers(host, port, family=0, type=0, proto=0, flags=0):
+        if host == "mixed.test":
+            return [*real("127.0.0.1", port, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST),
+                    *real("10.1.2.3", port, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)]
+        return real(host, port, family, type, proto, flags)
+
+    monkeypatch.setattr(safety, "_original_getaddrinfo", two_answers)
+    monkeypatch.setattr(safety, "_pins", {})
+    with pytest.raises(RemoteTargetError, match=r"refusing to send load to mixed.test \(10.1.2.3\)"):
+        check_url("http://mixed.test:8000", False)
+    with pytest.raises(RemoteTargetError, match="cannot resolve"):
+        check_url("http://nowhere.invalid:8000", False)
 
 
 def test_remote_targets_are_refused_unless_allowed():
@@ -107,7 +154,9 @@ def test_load_config_reads_the_adapter_table(tmp_path, monkeypatch):
     assert cfg.adapter == "jsonws" and cfg.adapter_settings == {"id_path": "seq"}
     assert load_config(adapter_override="socketio").adapter_settings == {}
     (tmp_path / "gauntlet.toml").write_text('[load]\nadaptor = "jsonws"\n')
-    with pytest.raises(LoadConfigError, match="gauntlet.toml: unknown key load.adaptor; known: adapter, jsonws"):
+    with pytest.raises(LoadConfigError, match="gauntlet.toml: unknown key load.adaptor; known: adapter, secret, publisher_key, "
+                                               "the adapter tables reference, jsonws, socketio, and the load "
+                                               "settings broadcast_ratio, connect_timeout"):
         load_config()
     (tmp_path / "gauntlet.toml").write_text("[load\n")
     with pytest.raises(LoadConfigError, match="gauntlet.toml: not valid TOML"):
@@ -340,7 +389,7 @@ class SlowClient:
         self.started: list[float] = []
         self.next_id = 0
 
-    def request(self, method, path, json=None, headers=None, name=None):
+    def request(self, method, path, json=None, data=None, headers=None, name=None):
         self.started.append(time.time())
         gevent.sleep(self.delay)
         self.next_id += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -329,3 +330,46 @@ def test_huge_latency_holds_data_without_breaking_the_proxy(api, echo_proxy, dia
     assert sock.recv(4) == b"held"
     assert round_trip(sock) < 0.5
     assert "Traceback" not in proxy_server.log.read_text()
+
+
+@pytest.mark.parametrize("attributes,message", [
+    ({"latncy": 1000}, "unknown attribute 'latncy' for a latency toxic; its attributes are latency, jitter"),
+    ({"latency": 5, "jiter": 1}, "unknown attribute 'jiter'"),
+])
+def test_a_misspelt_toxic_attribute_is_refused_not_ignored(raw, upstream, attributes, message):
+    raw.call("POST", "/proxies", {"name": "typo", "upstream": upstream})
+    status, body = raw.call("POST", "/proxies/typo/toxics", {"type": "latency", "attributes": attributes})
+    assert status == 400 and message in body["error"], body
+    assert raw.call("GET", "/proxies/typo/toxics")[1] == [], "nothing was added"
+    raw.call("POST", "/proxies/typo/toxics", {"type": "latency", "attributes": {"latency": 5}})
+    status, body = raw.call("POST", "/proxies/typo/toxics/latency_downstream", {"attributes": attributes})
+    assert status == 400 and message in body["error"], body
+    assert raw.call("GET", "/proxies/typo/toxics/latency_downstream")[1]["attributes"] == {"latency": 5, "jitter": 0}
+    status, body = raw.call("POST", "/proxies/typo/toxics", {"type": "noop", "attributes": {"anything": 1}})
+    assert status == 400 and "it has no attributes" in body["error"]
+
+
+@pytest.mark.parametrize("target", ["10.0.0.1:5432", "192.0.2.7:80", "[2001:db8::1]:6379", "0.0.0.0:80",
+                                    "host.invalid:80"])
+def test_an_upstream_outside_loopback_is_refused(raw, upstream, target):
+    status, body = raw.call("POST", "/proxies", {"name": "far", "upstream": target})
+    assert status == 400 and ("not a loopback address" in body["error"] or "cannot resolve" in body["error"]), body
+    status, body = raw.call("POST", "/populate", [{"name": "far", "upstream": target}])
+    assert status == 400 and body["proxies"] == []
+    raw.call("POST", "/proxies", {"name": "near", "upstream": upstream})
+    status, body = raw.call("POST", "/proxies/near", {"upstream": target})
+    assert status == 400, body
+    assert raw.call("GET", "/proxies/near")[1]["upstream"] == upstream, "the proxy kept its upstream"
+    assert "far" not in raw.call("GET", "/proxies")[1]
+
+
+def test_a_loopback_name_is_an_upstream(raw, echo_server, dial):
+    port = echo_server.address.rsplit(":", 1)[1]
+    status, body = raw.call("POST", "/proxies", {"name": "byname", "upstream": f"localhost:{port}"})
+    assert status == 201, body
+    sock = socket.create_connection(("127.0.0.1", int(body["listen"].rsplit(":", 1)[1])), timeout=5)
+    try:
+        sock.sendall(b"ping")
+        assert sock.recv(16) == b"ping"
+    finally:
+        sock.close()

@@ -13,26 +13,26 @@ from harness.servers.base import MissingServerError, which
 from tests.support import wait_for
 
 
-def redis_client(port: int, timeout: float) -> redis.Redis:
+def redis_client(port: int, timeout: float, password: str) -> redis.Redis:
     # No client-side retries: the test wants to see the failure the proxy causes.
-    return redis.Redis(port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
+    return redis.Redis(port=port, password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
                        retry=Retry(NoBackoff(), 0))
 
 
 @pytest.fixture(scope="module")
-def redis_port(request: pytest.FixtureRequest) -> int:
+def redis_srv(request: pytest.FixtureRequest):
     """The session's Redis (the tests only read and write through the proxy, they never
     stop the server, so it needs no private one); skipped where Redis is not installed."""
     try:
         which("redis-server", "redis-server")
     except MissingServerError as exc:
         pytest.skip(str(exc))
-    return request.getfixturevalue("redis_server").port
+    return request.getfixturevalue("redis_server")
 
 
-def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_port):
-    proxy = api.create_proxy("redis-r1", upstream=f"127.0.0.1:{redis_port}")
-    client = redis_client(proxy.listen_port, 1.0)
+def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_srv):
+    proxy = api.create_proxy("redis-r1", upstream=f"127.0.0.1:{redis_srv.port}")
+    client = redis_client(proxy.listen_port, 1.0, redis_srv.password)
     try:
         assert client.ping() is True
         client.set("gauntlet:key", "value")
@@ -51,9 +51,9 @@ def test_redis_through_the_proxy_goes_down_and_recovers(api, redis_port):
         client.close()
 
 
-def test_redis_latency_and_timeout_toxics(api, redis_port):
-    proxy = api.create_proxy("redis-r2", upstream=f"127.0.0.1:{redis_port}")
-    client = redis_client(proxy.listen_port, 0.5)
+def test_redis_latency_and_timeout_toxics(api, redis_srv):
+    proxy = api.create_proxy("redis-r2", upstream=f"127.0.0.1:{redis_srv.port}")
+    client = redis_client(proxy.listen_port, 0.5, redis_srv.password)
     try:
         api.add_toxic(proxy.name, "latency", {"latency": 150})
         started = time.monotonic()

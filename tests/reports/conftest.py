@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from report_support import MiniRun
 
-from reports.synthetic import SyntheticRun, SyntheticSpec, build_run, default_faults
+from tests.synthetic import SyntheticRun, SyntheticSpec, build_run, default_faults
 
 
 @pytest.fixture

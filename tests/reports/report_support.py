@@ -24,9 +24,9 @@ class MiniRun:
         self.next_id = 1
 
     def connect(self, sub: str, user: str, at: float, instance: str = "r1", conn: int = 1,
-                until: float | None = None) -> MiniRun:
+                until: float | None = None, detail: str | None = None) -> MiniRun:
         self.rows["conn"].append({"ts": T0 + at, "sub": sub, "user": user, "conn": conn, "event": "connect",
-                                  "instance": instance})
+                                  "instance": instance, "detail": detail})
         if until is not None:
             self.rows["conn"].append({"ts": T0 + until, "sub": sub, "user": user, "conn": conn,
                                       "event": "disconnect", "instance": instance, "code": 1006})
@@ -48,13 +48,21 @@ class MiniRun:
         return msg_id
 
     def recv(self, sub: str, user: str, key: str | None, at: float, instance: str = "r1", conn: int = 1,
-             replay: bool = False, origin: str | None = None, id: int | None = None) -> MiniRun:
+             replay: bool = False, origin: str | None = None, id: int | None = None,
+             intact: bool | None = None) -> MiniRun:
         known = getattr(self, "_ids", {}).get(key, (None, at - 0.01, "r1"))
         self.rows["recv"].append({
             "ts": T0 + at, "sub": sub, "user": user, "conn": conn, "instance": instance, "key": key,
             "id": id if id is not None else known[0], "origin": origin or known[2],
             "sent_ts": T0 + known[1], "replay": 1 if replay else 0,
+            "intact": None if intact is None else int(intact),
         })
+        return self
+
+    def hostile(self, at: float, kind: str = "read-forged", outcome: str = "refused", status: int | None = 401,
+                request: str = "GET /api/notifications", transport: str = "http", user: str = "u1") -> MiniRun:
+        self.rows["hostile"].append({"ts": T0 + at, "kind": kind, "transport": transport, "request": request,
+                                     "user": user, "status": status, "outcome": outcome, "detail": "test"})
         return self
 
     def http(self, at: float, name: str, dur_ms: float, ok: bool = True, status: int | None = 200,

@@ -83,3 +83,28 @@ def test_help_teaches_the_syntax(capsys):
     for words in ("RUN_DIR", "--slo", "p(95)<500", "ws_delivery_latency{path:cross}", "delivery_lost_eventual",
                   "exit status"):
         assert words in text
+
+
+def test_a_run_that_published_nothing_exits_three(mini):
+    # Subscribers connected and HTTP answered, but no publish: nothing about delivery was shown.
+    mini.connect("a", "u1", 1, until=50)
+    for t in range(1, 50):
+        mini.http(t, "GET /api/items/1", 5.0)
+    mini.hostile(20)
+    run_dir = mini.write()
+    code, out, err = run_cli(str(run_dir))
+    assert code == 3, out + err
+    assert "????  delivery" in out and "no publishes recorded" in out
+    # The negative control: the same run with its publishes delivered passes with 0.
+    # (two in a row, so that real-time order can be judged too)
+    mini.publish("w0-1", 10, user="u1")
+    mini.recv("a", "u1", "w0-1", 10.05)
+    mini.publish("w0-2", 11, user="u1")
+    mini.recv("a", "u1", "w0-2", 11.05)
+    code, out, err = run_cli(str(mini.write()))
+    assert code == 0, out + err
+
+
+def test_help_documents_the_unknown_exit_code(capsys):
+    assert report_main(["--help"]) == 0
+    assert "3 no check failed but one could not be judged" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import pytest
 from reports import delivery
 from reports.delivery import DeliveryOptions
 from reports.records import load_run
-from reports.verdict import Verdict
+from reports.check import Verdict
 
 
 def analyze(path, **options):
@@ -228,7 +228,8 @@ def test_live_loss_inside_a_fault_alone_does_not_fail(mini):
 # -- synthetic runs: every category at once, counts known by construction -------------
 
 CATEGORIES = ("publishes", "acknowledged", "failed", "unknown", "lost_live", "lost_eventual", "duplicated",
-              "unexpected", "recovered", "late", "out_of_order", "misrouted", "failed_seen")
+              "unexpected", "recovered", "late", "out_of_order", "out_of_sequence", "out_of_id_order", "misrouted",
+              "failed_seen")
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
@@ -245,6 +246,8 @@ def test_synthetic_truth_is_not_trivial(full_run):
     # more lost live than for good means some live losses were recovered by a resume.
     assert t.lost_live > t.lost_eventual > 0
     assert t.recovered > 0 and t.duplicated > 0 and t.late > 0
+    # Every injected swap breaks real-time order; concurrent sends also invert the sequence.
+    assert t.out_of_order >= full_run.spec.out_of_order > 0 and t.out_of_sequence > t.out_of_order
 
 
 def test_synthetic_loss_by_phase(full_run):
@@ -275,7 +278,7 @@ def test_synthetic_recovery_time(full_run):
 
 
 def test_recovery_check_fails_when_latency_never_returns(tmp_path):
-    from reports.synthetic import SyntheticFault, SyntheticSpec, build_run
+    from tests.synthetic import SyntheticFault, SyntheticSpec, build_run
 
     fault = SyntheticFault("partition", "r2", 20.0, 5.0, recovery_s=90.0, recovery_factor=8.0)
     run = build_run(tmp_path / "run", SyntheticSpec(seed=9, duration=120.0, faults=(fault,)))
@@ -295,7 +298,7 @@ def test_clean_synthetic_run_passes(clean_run):
 
 
 def test_truncated_history_still_checks(tmp_path):
-    from reports.synthetic import SyntheticSpec, build_run
+    from tests.synthetic import SyntheticSpec, build_run
 
     run = build_run(tmp_path / "run", SyntheticSpec(seed=4, faults=(), truncate_last_line=True))
     data = load_run(run.run_dir)

@@ -11,7 +11,7 @@ from reports import delivery, metrics
 from reports.phases import PHASES, phase_seconds
 from reports.records import load_run
 from reports.thresholds import DEFAULT_SLO, ThresholdError, evaluate, holds, observed_by_phase, parse, resolve
-from reports.verdict import Verdict
+from reports.check import Verdict
 
 
 @pytest.mark.parametrize("expr, metric, tags, conditions", [
@@ -90,7 +90,7 @@ def test_resolve_overrides_per_metric_tags_and_aggregation():
     assert got[("http_req_failed", "rate")] == (0.01, "default")
     # Same metric with a tag is a different target, not an override.
     tagged = resolve(["http_req_duration{name:GET /x}: p(95)<100"])
-    assert sum(len(t.conditions) for t in tagged) == 4
+    assert sum(len(t.conditions) for t in tagged) == sum(len(parse(x).conditions) for x in DEFAULT_SLO) + 1
     assert resolve([], [], use_defaults=False) == []
     assert sum(len(t.conditions) for t in resolve()) == sum(len(parse(x).conditions) for x in DEFAULT_SLO)
 
@@ -139,10 +139,11 @@ def test_delivery_metrics_agree_with_the_checker(full_run):
     counts = delivery.analyze(run).counts
     results = evaluate(run, [parse(f"{m}: count>=0") for m in (
         "delivery_lost", "delivery_lost_eventual", "delivery_duplicated", "delivery_unexpected",
-        "delivery_misrouted", "delivery_recovered", "delivery_late", "delivery_out_of_order")])
+        "delivery_misrouted", "delivery_recovered", "delivery_late", "delivery_out_of_order",
+        "delivery_out_of_sequence", "delivery_out_of_id_order")])
     assert [int(r.observed) for r in results] == [
         counts.lost_live, counts.lost_eventual, counts.duplicated, counts.unexpected, counts.misrouted,
-        counts.recovered, counts.late, counts.out_of_order]
+        counts.recovered, counts.late, counts.out_of_order, counts.out_of_sequence, counts.out_of_id_order]
     (missed,) = evaluate(run, [parse("delivery_missed: rate<1")])
     assert missed.observed == pytest.approx(counts.lost_live / counts.expected_live)
 

@@ -10,7 +10,8 @@ import pytest
 
 from reports import delivery, faults
 from reports.records import load_run
-from reports.verdict import CheckResult, Verdict, compose, evaluate_run, run_check
+from reports.check import CheckResult, Verdict, compose, run_check
+from reports.verdict import evaluate_run
 
 
 def test_order_is_pass_unknown_fail():
@@ -57,7 +58,7 @@ def test_evaluate_clean_run_passes_and_writes_outputs(clean_run, tmp_path):
     counts = delivery.analyze(load_run(run_dir)).counts
     assert summary["delivery"]["counts"]["expected_eventual"] == counts.expected_eventual
     assert summary["delivery"]["latency_ms"]["cross"]["p99"] > summary["delivery"]["latency_ms"]["same"]["p50"]
-    assert {r["condition"] for r in summary["slo"]} == {"p(95)<500", "p(99)<1000", "rate<0.01"}
+    assert {r["condition"] for r in summary["slo"]} == {"p(95)<500", "p(99)<1000", "rate<0.01", "count==0"}
     assert all(r["observed"] is not None for r in summary["slo"])
     assert summary["run"]["seed"] == clean_run.spec.seed
     suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
@@ -97,8 +98,9 @@ def test_a_crashing_checker_does_not_stop_evaluation(clean_run, tmp_path, monkey
     assert by_name["delivery"].verdict is Verdict.UNKNOWN
     assert "checker bug" in by_name["delivery"].summary
     assert by_name["records"].verdict is Verdict.PASS
-    assert outcome.verdict is Verdict.UNKNOWN and outcome.exit_code == 0
-    assert json.loads((run_dir / "summary.json").read_text())["verdict"] == "unknown"
+    assert outcome.verdict is Verdict.UNKNOWN and outcome.exit_code == 3, "unknown never passes a CI gate"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["verdict"], summary["exit_code"]) == ("unknown", 3)
 
 
 def test_run_json_targets_apply_and_cli_targets_override(clean_run, tmp_path):
@@ -135,4 +137,4 @@ def test_no_records_is_unknown(tmp_path):
     by_name = {c.name: c for c in outcome.checks}
     assert by_name["records"].verdict is Verdict.UNKNOWN
     assert by_name["delivery"].verdict is Verdict.UNKNOWN
-    assert outcome.exit_code == 0
+    assert outcome.exit_code == 3, "a run that checked nothing must not exit 0"

@@ -71,12 +71,13 @@ class Outage:
     after: dict  # and at the end
 
 
-def gated_urls(broker: str, db_url: str, gate_port: int) -> tuple[str, str | None]:
-    """r1's database and Redis URLs, with the gate in front of whatever carries its broker."""
+def gated_urls(broker: str, db_url: str, gate_port: int, redis_server) -> tuple[str, str | None]:
+    """r1's database and Redis URLs (with their credentials), with the gate in front of
+    whatever carries its broker."""
     via_gate = f"{LOOPBACK}:{gate_port}"
     if broker == "postgres":
         return db_url.replace(f"@{LOOPBACK}:{urlsplit(db_url).port}/", f"@{via_gate}/", 1), None
-    return db_url, f"redis://{via_gate}/0"
+    return db_url, redis_server.url_via(via_gate)
 
 
 def broker_upstream_port(broker: str, db_url: str, redis_server) -> int:
@@ -95,7 +96,7 @@ async def broker_outage(sut_factory, db_url: str, redis_server, broker: str, *, 
     direct_redis = redis_server.url if redis_server is not None else None
     gate = await TcpGate(broker_upstream_port(broker, db_url, redis_server)).start()
     try:
-        r1_db, r1_redis = gated_urls(broker, db_url, gate.port)
+        r1_db, r1_redis = gated_urls(broker, db_url, gate.port, redis_server)
         r1 = await asyncio.to_thread(sut_factory.start, "r1", broker=broker, database_url=r1_db,
                                      redis_url=r1_redis, defects=defects, extra_args=extra)
         r2 = await asyncio.to_thread(sut_factory.start, "r2", broker=broker, database_url=db_url,

@@ -51,7 +51,7 @@ async def test_no_broker_reconnect_defect_stays_down(sut_factory, fresh_db, own_
     gate = await TcpGate(own_redis.port).start()
     try:
         r1 = await asyncio.to_thread(sut_factory.start, "r1", broker="redis", database_url=fresh_db,
-                                     redis_url=f"redis://127.0.0.1:{gate.port}/0", defects="no-broker-reconnect")
+                                     redis_url=own_redis.url_via(f"127.0.0.1:{gate.port}"), defects="no-broker-reconnect")
         gate.cut()
         await asyncio.sleep(0.5)
         gate.restore()

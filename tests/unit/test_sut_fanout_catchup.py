@@ -78,3 +78,46 @@ async def test_one_gap_gets_exactly_one_catch_up():
         assert db.calls == [0] and fanout.catchups == 1
     finally:
         await fanout.stop()
+
+
+class RecordingHub(Hub):
+    """A hub that remembers the order in which notifications reached it."""
+
+    def __init__(self) -> None:
+        super().__init__("r1")
+        self.order: list[int] = []
+
+    def deliver(self, notification, *, dedupe: bool = True) -> bool:
+        self.order.append(notification.id)
+        return super().deliver(notification, dedupe=dedupe)
+
+
+async def _fan_out(defects: Defects, count: int) -> list[int]:
+    from sut.defects import REORDER_HOLD_S
+    from sut.models import Notification
+
+    hub = RecordingHub()
+    fanout = Fanout(hub, SlowDatabase(), StreamBroker(), defects, seed=1)
+    await fanout.start()
+    try:
+        for i in range(1, count + 1):
+            fanout.receive(Notification(i, None, "r2", {}))
+        deadline = asyncio.get_running_loop().time() + REORDER_HOLD_S + 5
+        while len(hub.order) < count and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        return hub.order
+    finally:
+        await fanout.stop()
+
+
+async def test_fan_out_keeps_the_broker_order():
+    assert await _fan_out(Defects(), 45) == list(range(1, 46))
+
+
+async def test_reorder_defect_holds_every_twentieth_message_back():
+    from sut.defects import REORDER_EVERY
+
+    got = await _fan_out(Defects(reorder_fanout=True), 45)
+    held = [REORDER_EVERY, 2 * REORDER_EVERY]
+    assert sorted(got) == list(range(1, 46)), "nothing lost"
+    assert got[-2:] == held and got[:-2] == [i for i in range(1, 46) if i not in held]

@@ -4,7 +4,7 @@ import pytest
 
 from harness.config import ConfigError, load_project_config
 from harness.spec import SpecError, StackSpec
-from harness.units import format_duration, parse_duration
+from common.units import format_duration, parse_duration
 
 
 @pytest.mark.parametrize("text,seconds", [

@@ -1,4 +1,5 @@
-"""The toxic catalogue, by Toxiproxy type name. One module per toxic."""
+"""The toxic catalogue, by Toxiproxy type name. One module per toxic; `syn_drop` is
+gauntlet's own (Toxiproxy cannot make a connect hang)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .noop import NoopToxic
 from .reset_peer import ResetPeerToxic
 from .slicer import SlicerToxic
 from .slow_close import SlowCloseToxic
+from .syn_drop import SynDropToxic
 from .timeout import TimeoutToxic
 
 TOXIC_TYPES: dict[str, type] = {
@@ -21,6 +23,7 @@ TOXIC_TYPES: dict[str, type] = {
     "slicer": SlicerToxic,
     "limit_data": LimitDataToxic,
     "noop": NoopToxic,
+    "syn_drop": SynDropToxic,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from typing import Any, Protocol, runtime_checkable
 
 from ..stream import Chunk
@@ -76,12 +77,19 @@ def attributes_of(toxic: Any) -> dict[str, int]:
 
 
 def apply_attributes(toxic: Any, raw: dict[str, Any]) -> None:
-    """Set the attributes present in `raw`; unknown keys are ignored, as in Toxiproxy.
+    """Set the attributes present in `raw`.
 
-    All attributes are integers in Toxiproxy (Go int/int64), so floats, strings and
-    booleans are refused rather than silently truncated. Nothing is changed if any
-    attribute is bad.
+    Toxiproxy ignores unknown keys, so a misspelt `latncy` makes a toxic that does
+    nothing; here it is refused, naming the attributes the toxic has. All attributes
+    are integers in Toxiproxy (Go int/int64), so floats, strings and booleans are
+    refused rather than silently truncated. Nothing is changed if any attribute is bad.
     """
+    known = [f.name for f in dataclasses.fields(toxic)]
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(toxic).__name__.removesuffix("Toxic")).lower()
+        has = f"its attributes are {', '.join(known)}" if known else "it has no attributes"
+        raise BadAttribute(f"unknown attribute {unknown[0]!r} for a {kind} toxic; {has}")
     updates: dict[str, int] = {}
     for field in dataclasses.fields(toxic):
         if field.name not in raw:

@@ -76,6 +76,8 @@ class SyntheticSpec:
     misrouted: int = 0
     failed_seen: int = 0
     connect_failures: int = 0
+    hostile: int = 20            # hostile attempts, every one refused ...
+    hostile_accepted: int = 0    # ... but these
     # the checker options this truth assumes
     grace_s: float = 1.0
     late_after_s: float = 1.0
@@ -96,7 +98,9 @@ class SyntheticTruth:
     unexpected: int = 0
     recovered: int = 0
     late: int = 0
-    out_of_order: int = 0
+    out_of_order: int = 0        # real-time order, counted over the final frames
+    out_of_sequence: int = 0
+    out_of_id_order: int = 0
     misrouted: int = 0
     failed_seen: int = 0
     connect_failed: int = 0
@@ -469,7 +473,13 @@ class _Builder:
                    & ~kept_live["sub"].isin(late_subs))
         cand_rows = kept_live.index[ok_pair.to_numpy()].to_numpy()
         nxt_rows = nxt_index[ok_pair].to_numpy().astype("int64")
-        good = ~used[cand_rows] & ~used[nxt_rows] & unknown_or_ok[cand_rows] & unknown_or_ok[nxt_rows]
+        # The moved frame's publish was acknowledged before the next one was sent, so
+        # the swap breaks real-time order (and the id order), not just a race.
+        acked = p["ts_ack"].to_numpy()[f["pub"].to_numpy()]
+        before_next = (p["outcome"].to_numpy()[f["pub"].to_numpy()[cand_rows]] == "ok") & (
+            f["sent"].to_numpy()[nxt_rows] > acked[cand_rows] + 0.001)
+        good = (~used[cand_rows] & ~used[nxt_rows] & unknown_or_ok[cand_rows] & unknown_or_ok[nxt_rows]
+                & before_next)
         cand_rows, nxt_rows = cand_rows[good], nxt_rows[good]
         # One swap per subscriber keeps each an isolated inversion.
         _, first_per_sub = np.unique(f["sub"].to_numpy()[cand_rows], return_index=True)
@@ -521,7 +531,6 @@ class _Builder:
         self.truth.misrouted = s.misrouted
         self.truth.failed_seen = s.failed_seen
         self.truth.late = s.late
-        self.truth.out_of_order = s.out_of_order
 
         frames = pd.concat([f[~drop]] + [e for e in extra if len(e)], ignore_index=True)
         self.frames = frames
@@ -552,7 +561,33 @@ class _Builder:
                          "sent_ts": ts - 0.02})
         return pd.DataFrame(rows, columns=["ts", "sub", "conn", "key", "id", "sent_ts"])
 
+    def _order_truth(self) -> None:
+        """Order violations over the frames as written: the injected swaps, and whatever
+        else (a failed publish seen anyway) overtook a message acknowledged before it
+        was sent. Counted with pandas group-wise running maxima, independently of the
+        checker's single running maximum."""
+        f, p = self.frames, self.p
+        # As the checker sees them: the first frame of each (subscriber, message), if live.
+        first = f.sort_values("ts", kind="stable").drop_duplicates(["sub", "pub"], keep="first")
+        live = first[~first["replay"].to_numpy() & (first["kind"] != "misrouted").to_numpy()]
+        pi = live["pub"].to_numpy()
+        t = pd.DataFrame({
+            "stream": live["sub"].to_numpy() * 1_000_000 + live["conn"].to_numpy(), "ts": live["ts"].to_numpy(),
+            "sent": np.round(p["ts_sent"].to_numpy()[pi], 6),
+            "ack": np.where(p["outcome"].to_numpy()[pi] == "ok", np.round(p["ts_ack"].to_numpy()[pi], 6), np.inf),
+            "seq": pi, "worker": p["worker"].to_numpy()[pi],  # keys are w<worker>-<publish index>
+            "id": p["id"].to_numpy()[pi],
+        }).sort_values(["stream", "ts"], kind="stable")
+
+        def earlier_max(column: str, by: list[str]) -> pd.Series:
+            return t.groupby(by)[column].cummax().groupby([t[b] for b in by]).shift(1)
+
+        self.truth.out_of_order = int((earlier_max("sent", ["stream"]) > t["ack"]).sum())
+        self.truth.out_of_sequence = int((earlier_max("seq", ["stream", "worker"]) > t["seq"]).sum())
+        self.truth.out_of_id_order = int((earlier_max("id", ["stream"]) > t["id"]).sum())
+
     def _truth_totals(self) -> None:
+        self._order_truth()
         p, t = self.p, self.truth
         outcome = p["outcome"].to_numpy()
         t.publishes = len(p)
@@ -647,7 +682,9 @@ class _Builder:
             if c.number > 1:
                 rows.append((c.start + 0.01, sub, user, c.number, "resume", c.instance, None, "after", w))
             if math.isfinite(c.end):
-                rows.append((c.end, sub, user, c.number, "disconnect", c.instance, c.close_code, "", w))
+                # A subscriber that leaves (1000) is a user the load generator stopped, as the recorder says.
+                detail = "stopped by load generator" if c.close_code == 1000 else ""
+                rows.append((c.end, sub, user, c.number, "disconnect", c.instance, c.close_code, detail, w))
         for j in range(s.connect_failures):
             c = self.conns[int(rng.integers(len(self.conns)))]
             rows.append((c.start - 0.2 - 0.01 * j, self.sub_names[c.sub], self.sub_user[c.sub], None,
@@ -681,7 +718,7 @@ class _Builder:
                 part = table[table["worker"] == w]
                 if kind != "users":
                     part = part.sort_values(columns[kind][0] if kind != "pub" else "ts_sent", kind="stable")
-                part[list(columns[kind])].to_csv(d / f"{kind}.csv", index=False, float_format="%.6f",
+                part.reindex(columns=list(columns[kind])).to_csv(d / f"{kind}.csv", index=False, float_format="%.6f",
                                                  lineterminator="\n")
         if s.truncate_last_line:
             path = root / "records" / workers[0] / "recv.csv"
@@ -689,6 +726,23 @@ class _Builder:
             last = data.rstrip(b"\n").rfind(b"\n")
             cut = last + 1 + (len(data) - last) // 2
             path.write_bytes(data[:cut])
+
+        # hostile.csv: attempts with broken credentials, refused unless told otherwise.
+        if s.hostile or s.hostile_accepted:
+            n = s.hostile + s.hostile_accepted
+            accepted = np.arange(n) < s.hostile_accepted
+            hostile = pd.DataFrame({
+                "ts": START + np.linspace(1.0, max(1.0, s.duration - 1.0), n),
+                "kind": np.where(np.arange(n) % 2 == 0, "read-forged", "ws-truncated"),
+                "transport": np.where(np.arange(n) % 2 == 0, "http", "ws"),
+                "request": np.where(np.arange(n) % 2 == 0, "GET /api/notifications", "WS /ws"),
+                "user": [f"u{i % max(1, s.users)}" for i in range(n)],
+                "status": np.where(accepted, 200, 401), "outcome": np.where(accepted, "accepted", "refused"),
+                "detail": "synthetic",
+            })
+            d = root / "records" / workers[0]
+            d.mkdir(parents=True, exist_ok=True)
+            hostile.to_csv(d / "hostile.csv", index=False, float_format="%.6f", lineterminator="\n")
 
         # faults.jsonl: the inject line, then the heal line with the same id.
         lines = []

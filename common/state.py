@@ -10,10 +10,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 STATE_ENV = "GAUNTLET_STATE"
 DEFAULT_STATE_PATH = Path(".gauntlet") / "stack.json"
 STATE_VERSION = 1
+# The response header the harness's load balancer adds to every response it passes on
+# (the WebSocket 101 included), naming the replica that answered: the load records
+# where each socket and publish landed from it, for any app (docs/architecture.md).
+REPLICA_HEADER = "X-Gauntlet-Replica"
 
 
 class StateError(Exception):
@@ -95,6 +100,37 @@ class StackState:
         raw["replicas"] = [ReplicaState(**r) for r in raw.get("replicas", [])]
         raw["proxies"] = [ProxyState(**p) for p in raw.get("proxies", [])]
         return cls(**raw)
+
+
+SECRET_FIELDS = ("secret", "publisher_key", "control_token")
+HIDDEN = "(hidden; --show-secrets)"
+
+
+def redact_url(url: str) -> str:
+    """The URL without the password in its user part (`redis://:***@127.0.0.1:41004/0`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def redacted(doc: dict) -> dict:
+    """A state document with every secret hidden: tokens, keys, and the passwords in URLs."""
+    out = json.loads(json.dumps(doc))
+    for key in SECRET_FIELDS:
+        if out.get(key):
+            out[key] = HIDDEN
+    for comp in out.get("components", []):
+        comp["url"] = redact_url(comp.get("url", ""))
+    for rep in out.get("replicas", []):
+        for key in ("database_url", "redis_url"):
+            rep[key] = redact_url(rep.get(key, ""))
+    return out
 
 
 def state_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -1,0 +1,1 @@
+"""Containers: the Docker and Swarm stack backends, gauntlet's images, a private dockerd."""
