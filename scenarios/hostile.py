@@ -137,6 +137,15 @@ class HostileClient:
         self.users = users
         self.timeout = timeout
         self.kinds = tuple(k for k in catalogue() if self.supports(k))
+        self._deck: list[AttemptKind] = []
+
+    def next_kind(self) -> AttemptKind:
+        """Every kind once, in a shuffled order, then again: a short run still tries each
+        kind (a random pick leaves some out of a few dozen attempts), in no fixed order."""
+        if not self._deck:
+            self._deck = list(self.kinds)
+            self.rng.shuffle(self._deck)
+        return self._deck.pop()
 
     def supports(self, kind: AttemptKind) -> bool:
         """Whether the adapter presents the credential this kind breaks (an app without
@@ -151,9 +160,9 @@ class HostileClient:
                                    for r in self.adapter.read_requests("u0", 1, 0))
 
     def attempt(self, kind: AttemptKind | None = None) -> tuple | None:
-        """One attempt (a random kind unless given); returns its hostile.csv row, or None
-        when the adapter presents no credential to break for it."""
-        kind = kind or self.rng.choice(self.kinds)
+        """One attempt (the next kind of the deck unless given); returns its hostile.csv
+        row, or None when the adapter presents no credential to break for it."""
+        kind = kind or self.next_kind()
         victim = f"u{self.rng.randrange(max(1, self.users()))}"
         ts = time.time()
         if kind.target == "ws":

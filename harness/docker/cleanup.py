@@ -11,8 +11,25 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.docker.topology import RUN_LABEL
 
 
-def remove_run(client, run: str) -> list[str]:
-    """Remove the run's objects; returns what could not be removed (empty when clean)."""
+def remove_run(client, run: str, timeout: float = 30.0) -> list[str]:
+    """Remove the run's objects; returns what could not be removed (empty when clean).
+
+    Passes until nothing carries the label: a container still being created or removed
+    when a pass lists them keeps its network "in use", and the next pass finds both."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = _removal_pass(client, run)
+        left = leftovers(client, run)
+        if not left:
+            return []
+        if time.monotonic() >= deadline:
+            return problems or [f"{name}: still there" for name in left]
+        time.sleep(0.5)
+
+
+def _removal_pass(client, run: str) -> list[str]:
     from docker.errors import APIError, NotFound
 
     flt = {"label": f"{RUN_LABEL}={run}"}
@@ -28,6 +45,7 @@ def remove_run(client, run: str) -> list[str]:
             pass
         except APIError as exc:
             problems.append(f"service {service.name}: {exc.explanation}")
+
     def remove(container: dict) -> None:
         try:
             client.api.remove_container(container["Id"], force=True, v=True)

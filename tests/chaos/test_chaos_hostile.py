@@ -15,13 +15,15 @@ def test_weakened_auth_fails_the_security_check_naming_the_request(gauntlet_load
     result = checked.check("security")
     assert result.verdict.value == "fail", result.summary
     accepted = result.details["accepted_attempts"]
-    kinds = {a["kind"] for a in accepted}
-    assert kinds & {"ws-forged", "read-forged", "publish-key-forged"}, kinds
-    assert {a["transport"] for a in accepted} == {"http", "ws"}, accepted
+    by_kind = {row["kind"]: row for row in result.details["by_kind"]}
+    # Every kind is tried in a run (the deck); the weakened MAC lets each forgery through.
+    for kind in ("ws-forged", "read-forged", "publish-key-forged"):
+        assert by_kind[kind].get("accepted", 0) > 0, by_kind.get(kind)
+    # The examples name the transport of their request (both are among the acceptances).
+    assert accepted and all(a["transport"] == ("ws" if a["kind"].startswith("ws-") else "http")
+                            for a in accepted), accepted
     assert result.summary.startswith(f"{result.details['accepted']:,} of {result.details['attempts']:,} "
                                      "hostile attempts accepted; first: ")
     # Refusals that do not depend on the MAC still hold: no token, another user's token.
-    by_kind = {row["kind"]: row for row in result.details["by_kind"]}
     for kind in ("ws-missing", "read-missing", "read-other-user", "publish-key-missing"):
-        if kind in by_kind:
-            assert by_kind[kind].get("accepted", 0) == 0, by_kind[kind]
+        assert by_kind[kind].get("refused", 0) > 0 and by_kind[kind].get("accepted", 0) == 0, by_kind.get(kind)
