@@ -7,7 +7,7 @@ PYTHON      ?= python3
 SYSTEM_PKGS := postgresql redis-server nginx chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages venv test test-unit test-chaos demo bench clean docker-daemon docker-base docker-images compose-file
+.PHONY: setup system-packages venv test test-unit test-chaos mutation demo bench clean docker-daemon docker-base docker-images compose-file
 
 setup: system-packages venv
 
@@ -50,6 +50,13 @@ test-unit: venv
 
 test-chaos: setup
 	$(VENV)/bin/pytest -q -m chaos $(PYTEST_ARGS)
+
+# The chaos suite's mutation score: the unpatched SUT, then each mutants/*.patch (or
+# MUTANTS=DIR, anyone's own patch files) in a fresh copy; a table of caught and missed.
+# Not part of `make test`: a missed mutant costs a whole chaos suite.
+MUTANTS ?=
+mutation: setup
+	$(VENV)/bin/python -m harness.mutation $(if $(MUTANTS),--mutants $(MUTANTS)) $(MUTATION_ARGS)
 
 # A full run in under 2 minutes: 3 replicas, Redis broker, ramp load, the demo timeline
 # (a replica kill, then Redis latency), checks, the verdict table and the report path.

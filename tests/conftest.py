@@ -18,16 +18,15 @@ from harness.stack import LocalStack
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
+def pytest_itemcollected(item):
     """With `pytest -n N --dist loadgroup` (make test), a test module runs whole on one
     worker, so its module-scoped stacks and runs are made once; every Docker test shares
-    one worker, as they share one private dockerd and its image builds. Before xdist's own
-    hook, which reads these marks."""
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        group = "docker" if module.startswith("tests/docker/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
+    one worker, as they share one private dockerd and its image builds. Marked as each
+    item is collected: xdist reads the marks in its own pytest_collection_modifyitems,
+    and a conftest implementation of that hook is not sure to run before it."""
+    module = item.nodeid.split("::", 1)[0]
+    group = "docker" if module.startswith("tests/docker/") else module
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -140,22 +140,28 @@ def serve(spec: StackSpec) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    control = ControlServer(stack)
-    control.start()
-    stack.control_url = control.url
-    state = stack.publish_state()
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
-    print(f"stack up: load balancer {state.lb_url}  run dir {state.run_dir}")
-    print(f"state in {spec.state_path}; `gauntlet status`, `gauntlet smoke`, `gauntlet down` from another terminal",
-          flush=True)
+    # From here on the stack is up: every way out, a signal in the next lines included,
+    # tears it down, and a stop asked for by a signal is a clean stop (exit 0).
+    control = None
     try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, on_signal)
+        control = ControlServer(stack)
+        control.start()
+        stack.control_url = control.url
+        state = stack.publish_state()
+        print(f"stack up: load balancer {state.lb_url}  run dir {state.run_dir}")
+        print(f"state in {spec.state_path}; `gauntlet status`, `gauntlet smoke`, `gauntlet down` from another "
+              "terminal", flush=True)
         while not stop.wait(0.5):
             pass
+    except KeyboardInterrupt:  # Ctrl-C before our handler was in place: the same stop
+        pass
     finally:
         print("tearing down ...", flush=True)
         t0 = time.monotonic()
-        control.stop()
+        if control is not None:
+            control.stop()
         stack.down()
         print(f"stack down ({time.monotonic() - t0:.1f}s)", flush=True)
     return 0

@@ -44,3 +44,13 @@ def phase(checked, name: str) -> dict:
 
 def in_window(frame: pd.DataFrame, column: str, start: float, end: float) -> pd.DataFrame:
     return frame[(frame[column] >= start) & (frame[column] <= end)]
+
+
+def assert_steady_order(checked) -> None:
+    """Real-time order held outside faults and their heal windows: the reference SUT
+    promises it there (in a fault, a catch-up legitimately delivers older messages
+    behind newer live ones), so any steady-state violation is a defect."""
+    realtime = checked.check("delivery").details["order"]["realtime"]
+    assert realtime["checked"] and realtime["judged"] > 0, f"real-time order was not judged: {realtime['reason']}"
+    assert realtime["by_phase"].get("steady", 0) == 0, \
+        f"{realtime['by_phase']['steady']} deliveries out of real-time order in steady state: {realtime['examples'][:3]}"

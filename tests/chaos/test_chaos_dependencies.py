@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.chaos.chaos_support import counts, in_window, phase, standard_load, status_of
+from tests.chaos.chaos_support import assert_steady_order, counts, in_window, phase, standard_load, status_of
 from tests.support import wait_for
 
 pytestmark = pytest.mark.chaos
@@ -25,6 +25,7 @@ def test_redis_down_reads_degrade_to_postgres_and_nothing_acked_is_lost(gauntlet
     wait_for(lambda: status_of(replica.url + "/api/ready") == 200, 15, "r1 to be ready again")
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     assert counts(checked)["lost_eventual"] == 0
     http = checked.data().http
     reads = http[http["name"] == "GET /api/items/{id}"]
@@ -42,6 +43,7 @@ def test_postgres_down_publishes_fail_fast_and_recover(gauntlet_load, gauntlet_n
         end = time.time()
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     pub = checked.data().pub
     during = in_window(pub, "ts_sent", start + 1, end)
     assert len(during) > 10
@@ -65,6 +67,7 @@ def test_broker_latency_shows_in_delivery_p99_and_loses_nothing(gauntlet_spec, g
         time.sleep(8)
     checked = gauntlet_verdict(slo=["ws_delivery_latency: p(99)<5000"])
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     assert counts(checked)["lost_eventual"] == 0
     assert phase(checked, "fault")["latency_p99_ms"] >= 200, "the broker's 200 ms must show in delivery p99"
     # Before the fault (leaving out what was still in flight when it began) delivery is fast.
@@ -86,5 +89,41 @@ def test_replica_partitioned_from_broker_is_unready_then_catches_up(gauntlet_sta
     wait_for(lambda: status_of(urls["r2"]) == 200, 15, "r2 to be ready again after the heal")
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     c = counts(checked)
     assert c["lost_eventual"] == 0 and c["duplicated"] == 0
+
+
+# What each broker depends on besides the replicas themselves: every dependency fault
+# runs for every broker that has that dependency, one after another in one run.
+BROKER_DEPENDENCIES = {"postgres": ("postgres",), "redis-streams": ("postgres", "redis")}
+
+
+@pytest.mark.parametrize("gauntlet_spec", [{"broker": b} for b in BROKER_DEPENDENCIES], indirect=True,
+                         ids=list(BROKER_DEPENDENCIES))
+def test_every_dependency_fault_in_turn_loses_nothing(gauntlet_spec, gauntlet_stack, gauntlet_load,
+                                                      gauntlet_nemesis, gauntlet_verdict):
+    """Each dependency of the broker goes down, then one replica is cut from the broker;
+    after each heal every replica is ready again before the next fault. Nothing that was
+    acknowledged may be lost or duplicated, and steady state keeps real-time order."""
+    dependencies = BROKER_DEPENDENCIES[gauntlet_spec.broker]
+    standard_load(gauntlet_load, seconds=14 + 12 * (len(dependencies) + 1))
+    gauntlet_load.sleep_until(6)
+    urls = [r.url + "/api/ready" for r in gauntlet_stack.replicas.values()]
+
+    def all_ready(what: str) -> None:
+        wait_for(lambda: all(status_of(u) == 200 for u in urls), 15, f"every replica ready again after {what}")
+
+    for dependency in dependencies:
+        gauntlet_nemesis.fault("down", dependency, hold=4)
+        all_ready(f"{dependency} came back")
+        time.sleep(2)
+    gauntlet_nemesis.fault("partition", "r2", hold=4, dependency="broker")
+    all_ready("r2's partition healed")
+    checked = gauntlet_verdict()
+    checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
+    c = counts(checked)
+    assert c["lost_eventual"] == 0 and c["duplicated"] == 0, c
+    journal = {(f["kind"], f["target"]) for f in checked.check("recovery").details["faults"]}
+    assert {("down", d) for d in dependencies} | {("partition", "r2")} <= journal, journal

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.chaos.chaos_support import counts, standard_load
+from tests.chaos.chaos_support import assert_steady_order, counts, standard_load
 
 pytestmark = pytest.mark.chaos
 
@@ -18,9 +18,14 @@ def test_postgres_broker_delivers_payloads_over_the_notify_limit_intact(gauntlet
     standard_load(gauntlet_load, seconds=11, extra=("--payload-size", "6000..12000"))
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "security")  # the default hostile user ran beside the load
+    assert_steady_order(checked)
     c = counts(checked)
     assert c["lost_eventual"] == c["corrupted"] == 0
     assert c["intact_checked"] == c["frames"] >= 500, "every frame's payload digest was checked"
+    pub = checked.data().pub
+    refused = pub[pub["outcome"] != "ok"]
+    assert len(pub) >= 100 and refused.empty, \
+        f"every payload of the range is accepted: {len(refused)} refused, e.g. {refused.head(3).to_dict('records')}"
     security = checked.check("security").details
     assert security["attempts"] >= 5 and security["transports"] == ["http", "ws"], security
     refs = 0

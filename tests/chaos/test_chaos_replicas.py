@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.chaos.chaos_support import counts, in_window, standard_load
+from tests.chaos.chaos_support import assert_steady_order, counts, in_window, standard_load
 
 pytestmark = pytest.mark.chaos
 
@@ -16,6 +16,7 @@ def test_replica_kill_clients_reconnect_and_lose_nothing(gauntlet_spec, gauntlet
     gauntlet_nemesis.fault("kill", "r2", hold=8)
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults", "recovery", "replicas")  # the kill was the fault's, asked for
+    assert_steady_order(checked)
     assert counts(checked)["lost_eventual"] == 0
     conn = checked.data().conn
     dropped = conn[(conn.event == "disconnect") & (conn.instance == "r2")]
@@ -46,6 +47,7 @@ def test_sigterm_is_graceful_sockets_close_with_1001(gauntlet_load, gauntlet_nem
         time.sleep(2)
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "slo http_req_failed: rate<0.01")
+    assert_steady_order(checked)
     conn = checked.data().conn
     closed = in_window(conn[(conn.event == "disconnect") & (conn.instance == "r2")], "ts", start, start + 10)
     assert len(closed) >= 3, "r2's sockets should have been closed by its shutdown"
@@ -62,6 +64,7 @@ def test_paused_replica_stalls_but_loses_nothing(gauntlet_load, gauntlet_nemesis
         time.sleep(6)
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     assert counts(checked)["lost_eventual"] == 0
     data = checked.data()
     # A hung replica is not routed around (nginx has only passive health checks):

@@ -4,7 +4,7 @@ for them (the isolation check), and nothing may be lost."""
 
 import pytest
 
-from tests.chaos.chaos_support import counts, standard_load
+from tests.chaos.chaos_support import assert_steady_order, counts, standard_load
 
 pytestmark = pytest.mark.chaos
 
@@ -23,6 +23,7 @@ def test_stalled_slow_and_vanishing_subscribers_cost_the_others_nothing(gauntlet
     gauntlet_nemesis.fault("latency", "postgres", hold=2, latency="20ms")
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "isolation")
+    assert_steady_order(checked)
     iso = checked.check("isolation").details
     assert iso["shaped"] == {"slow": 2, "stalled": 2, "vanishing": 2}, iso
     assert iso["others_owed_live"] >= 500 and iso["others_late"] == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.chaos.chaos_support import counts, in_window, standard_load
+from tests.chaos.chaos_support import assert_steady_order, counts, in_window, standard_load
 
 pytestmark = pytest.mark.chaos
 
@@ -18,6 +18,7 @@ def test_rolling_restart_keeps_serving_and_loses_nothing(gauntlet_load, gauntlet
     assert all(before[n] != after[n] for n in before), "every replica was restarted"
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults", "slo http_req_failed: rate<0.01")
+    assert_steady_order(checked)
     assert counts(checked)["lost_eventual"] == 0
 
 
@@ -32,6 +33,7 @@ def test_scale_out_from_2_to_4_during_load(gauntlet_load, gauntlet_nemesis, gaun
     # Heal removes the added replicas; take the verdict on the records first.
     checked = gauntlet_verdict()
     checked.assert_passed("delivery", "faults")
+    assert_steady_order(checked)
     http = checked.data().http
     served = set(in_window(http, "ts", scaled_at + 3, scaled_at + 60)["instance"].dropna())
     assert {"r3", "r4"} <= served, f"the new replicas took traffic (served by {sorted(served)})"
@@ -42,6 +44,7 @@ def test_reconnect_storm_every_socket_comes_back(gauntlet_load, gauntlet_verdict
     standard_load(gauntlet_load, seconds=22, scenario="reconnect_storm", extra=("--storm-at", "10s"))
     checked = gauntlet_verdict()
     checked.assert_passed("delivery")
+    assert_steady_order(checked)
     conn = checked.data().conn
     connects = conn[conn.event == "connect"]
     subs = set(connects["sub"])

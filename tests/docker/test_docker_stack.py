@@ -114,8 +114,10 @@ def test_ctrl_c_tears_the_docker_stack_down(docker_client, tmp_path):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        wait_for(lambda: (tmp_path / ".gauntlet" / "stack.json").exists(), 90, "the stack to come up")
-        run = read_state(tmp_path / ".gauntlet" / "stack.json")["spec"]["docker_run"]
+        state = tmp_path / ".gauntlet" / "stack.json"
+        # Served: the state names the control API, which starts once the stack is up.
+        wait_for(lambda: state.exists() and read_state(state).get("control_url"), 90, "the stack to be served")
+        run = read_state(state)["spec"]["docker_run"]
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
