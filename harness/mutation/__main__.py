@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from harness.cli import OneLineParser
-from harness.mutation.catalogue import MutantError, check_applies, load
+from harness.mutation.catalogue import Mutant, MutantError, check_applies, load
 from harness.mutation.runner import (CAUGHT, DEFAULT_MUTANTS, DEFAULT_TESTS, MISSED, ROOT, Options, Outcome,
-                                     judge, run_one, score_line, write_results)
+                                     SuiteResult, judge, rejudge, run_one, score_line, write_results)
 
 DESCRIPTION = """\
 How many realistic bugs of the reference SUT does the chaos suite catch?
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when fewer than this share of judged mutants is caught (default: 0)")
     p.add_argument("--out", type=Path, default=ROOT / "runs", metavar="DIR",
                    help="where the <stamp>-mutation folder goes (default: the project's runs/)")
+    p.add_argument("--rejudge", type=Path, metavar="RUN_DIR",
+                   help="judge a finished runs/<stamp>-mutation folder again from its junit files and "
+                        "print its table (nothing runs)")
     p.add_argument("--skip-baseline", action="store_true",
                    help="do not run the unpatched SUT first (the score is then marked unverified)")
     return p
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 0 or args.limit <= 0 or not 0 <= args.min_score <= 100:
         parser.error("--workers must be >= 0, --limit > 0 and --min-score between 0 and 100")
+    if args.rejudge is not None:
+        return _rejudge(args.rejudge.expanduser(), args)
     try:
         tests = tuple(shlex.split(args.tests))
     except ValueError as exc:
@@ -92,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(mutants, opts: Options, log_dir: Path, args) -> int:
     print(f"mutation: {len(mutants)} mutants from {args.mutants}; tests: {' '.join(opts.tests)}; logs in {log_dir}")
     if args.skip_baseline:
-        from harness.mutation.runner import SuiteResult
         baseline = SuiteResult(None, 0, (), 0.0, "")
         print("baseline: skipped (the score is unverified: a suite that fails the correct SUT catches everything)")
     else:
@@ -126,6 +131,27 @@ def _run(mutants, opts: Options, log_dir: Path, args) -> int:
     judged = [o for o in outcomes if o.result in (CAUGHT, MISSED)]
     share = 100 * sum(o.result == CAUGHT for o in judged) / len(judged) if judged else 0.0
     return 0 if judged and share >= args.min_score and not args.skip_baseline else 1
+
+
+def _rejudge(log_dir: Path, args) -> int:
+    try:
+        doc = json.loads((log_dir / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"mutation: error: {log_dir}: no readable results.json ({exc})", file=sys.stderr)
+        return 2
+    outcomes = [judge(Mutant(row["mutant"], Path(), row["kind"], row["bug"], ()), rejudge(log_dir, row))
+                for row in doc["mutants"]]
+    base = doc["baseline"]
+    baseline = SuiteResult(0 if base["passed"] else 1, base["tests"], (), base["seconds"], "")
+    opts = Options(tests=tuple(doc.get("tests", DEFAULT_TESTS)), workers=doc.get("workers", 2))
+    print(format_table(outcomes))
+    line = score_line(outcomes)
+    print(line + (f"; the unpatched SUT passed all {baseline.tests} tests in {baseline.seconds / 60:.1f} min"
+                  if baseline.passed else "; the baseline did not pass: no score"))
+    print(f"results: {write_results(log_dir, baseline, outcomes, opts)}")
+    judged = [o for o in outcomes if o.result in (CAUGHT, MISSED)]
+    share = 100 * sum(o.result == CAUGHT for o in judged) / len(judged) if judged else 0.0
+    return 0 if baseline.passed and judged and share >= args.min_score else 1
 
 
 def format_table(outcomes: list[Outcome]) -> str:

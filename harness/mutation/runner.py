@@ -6,10 +6,11 @@ applied there and pytest runs in that copy with the copy first on PYTHONPATH, so
 test process, the harness and every replica it starts import the mutated `sut/`.
 The installed virtualenv is reused as it is: mutants change code, not dependencies.
 
-pytest stops at the first failing test (`-x`): a mutant is *caught* when a test
-failed or errored, *missed* when every selected test passed, and *not judged* when
-the suite could not run (pytest's usage or internal error, no test selected, the
-time limit). Only caught and missed count in the score. The baseline must pass, or
+pytest stops at the first failing test (`-x`; under xdist that ends as exit code 2,
+"interrupted", so the verdict comes from the junit file, not the exit code): a
+mutant is *caught* when a test failed or errored, *missed* when every selected test
+passed, and *not judged* when the suite could not run (a test module that does not
+import, pytest's usage or internal error, no test selected, the time limit). Only caught and missed count in the score. The baseline must pass, or
 no score is given: a suite that fails the correct SUT catches everything and proves
 nothing.
 """
@@ -38,13 +39,14 @@ DEFAULT_MUTANTS = ROOT / "mutants"
 DEFAULT_TESTS = ("-m", "chaos", "tests/chaos", "--ignore=tests/chaos/test_chaos_negative_controls.py")
 CAUGHT, MISSED, NOT_JUDGED = "caught", "missed", "not judged"
 # pytest's exit codes: 0 all passed, 1 some failed; anything else means the suite did not run as asked.
-PYTEST_PASSED, PYTEST_FAILED = 0, 1
+PYTEST_PASSED = 0
+COLLECTION_FAILURE = "collection failure"  # pytest's junit message for a module that did not import
 
 
 @dataclass(frozen=True)
 class Failure:
     test: str      # node id, e.g. tests/chaos/test_chaos_replicas.py::test_x[redis]
-    stage: str     # "failed" (the test body) or "error" (setup or teardown)
+    stage: str     # "failed" (the test body), "error" (setup or teardown) or "collect" (no import)
     figure: str    # the first line of the assertion message: what the test saw
 
 
@@ -72,6 +74,7 @@ class Outcome:
     reason: str | None = None    # why not judged
     tests: int = 0
     seconds: float = 0.0
+    exit_code: int | None = None  # pytest's; None at the time limit
 
 
 @dataclass
@@ -148,13 +151,17 @@ def read_junit(path: Path) -> tuple[int, tuple[Failure, ...]]:
             node = case.find(tag)
             if node is not None:
                 message = (node.get("message") or node.text or "").strip()
+                if stage == "error" and message == COLLECTION_FAILURE:
+                    stage, message = "collect", (node.text or message).strip()
                 failures.append(Failure(_node_id(case), stage, _first_line(message)))
     return tests, tuple(failures)
 
 
 def _node_id(case: ET.Element) -> str:
+    # `--dist loadgroup` appends "@<group>" to every node id; the test is the part before.
+    name = str(case.get("name") or "").split("@", 1)[0]
     module = (case.get("classname") or "").replace(".", "/")
-    return f"{module}.py::{case.get('name')}" if module else str(case.get("name"))
+    return f"{module}.py::{name}" if module else name
 
 
 def _first_line(message: str, width: int = 160) -> str:
@@ -165,13 +172,18 @@ def _first_line(message: str, width: int = 160) -> str:
 
 def judge(mutant: Mutant, suite: SuiteResult) -> Outcome:
     base = dict(mutant=mutant.name, kind=mutant.kind, bug=mutant.bug, tests=suite.tests,
-                seconds=round(suite.seconds, 1))
-    if suite.exit_code == PYTEST_PASSED and suite.tests:
-        return Outcome(result=MISSED, **base)
-    if suite.exit_code == PYTEST_FAILED and suite.failures:
-        first = suite.failures[0]
+                seconds=round(suite.seconds, 1), exit_code=suite.exit_code)
+    uncollected = [f for f in suite.failures if f.stage == "collect"]
+    tested = [f for f in suite.failures if f.stage != "collect"]
+    if uncollected:
+        return Outcome(result=NOT_JUDGED, reason=f"{uncollected[0].test} did not import: {uncollected[0].figure}",
+                       **base)
+    if tested:
+        first = tested[0]
         by = first.test + (" (in setup or teardown)" if first.stage == "error" else "")
         return Outcome(result=CAUGHT, caught_by=by, figure=first.figure, **base)
+    if suite.exit_code == PYTEST_PASSED and suite.tests:
+        return Outcome(result=MISSED, **base)
     why = ("stopped at the time limit" if suite.exit_code is None
            else f"pytest exited {suite.exit_code} after {suite.tests} tests; see {suite.log}")
     return Outcome(result=NOT_JUDGED, reason=why, **base)
@@ -189,6 +201,25 @@ def run_one(mutant: Mutant | None, opts: Options, log_dir: Path) -> SuiteResult:
         return run_suite(tree, label, opts, log_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def rejudge(log_dir: Path, row: dict) -> SuiteResult:
+    """A finished mutant's suite result again, from its junit file and log (after a
+    change of the judging rules, or to print a table again without an hour of runs)."""
+    name = row["mutant"]
+    tests, failures = read_junit(log_dir / f"{name}.junit.xml")
+    log = log_dir / f"{name}.log"
+    code = row.get("exit_code", _exit_code_from_log(log))
+    return SuiteResult(code, tests, failures, float(row.get("seconds", 0.0)), str(log))
+
+
+def _exit_code_from_log(log: Path) -> int | None:
+    """pytest's exit code as its last summary line tells it (0: only passes and skips)."""
+    try:
+        tail = log.read_text(errors="replace").strip().splitlines()[-1]
+    except (OSError, IndexError):
+        return None
+    return PYTEST_PASSED if " passed" in tail and not any(w in tail for w in ("failed", "error")) else 1
 
 
 def score_line(outcomes: list[Outcome]) -> str:

@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from harness.mutation.catalogue import MutantError, check_applies, load, parse
-from harness.mutation.runner import DEFAULT_MUTANTS, ROOT, _first_line, read_junit
+from harness.mutation.catalogue import Mutant
+from harness.mutation.runner import (CAUGHT, DEFAULT_MUTANTS, MISSED, NOT_JUDGED, ROOT, Failure, SuiteResult,
+                                     _first_line, judge, read_junit)
 
 MUTANTS = load(DEFAULT_MUTANTS)
 
@@ -55,13 +57,27 @@ def test_junit_failures_name_the_test_and_what_it_saw(tmp_path):
     junit.write_text(
         '<testsuites><testsuite><testcase classname="tests.chaos.test_chaos_replicas" name="test_kill[redis]">'
         '<failure message="AssertionError: checks did not pass: delivery fail: 3 lost&#10;assert [...]">x</failure>'
-        '</testcase><testcase classname="tests.chaos.test_chaos_x" name="test_ok"/>'
+        '</testcase><testcase classname="tests.chaos.test_chaos_x" name="test_ok@tests/chaos/test_chaos_x.py"/>'
         '<testcase classname="tests.chaos.test_chaos_y" name="test_setup"><error message="StartError: r1 exited"/>'
-        '</testcase></testsuite></testsuites>')
+        '</testcase><testcase classname="" name="tests.chaos.test_chaos_z">'
+        '<error message="collection failure">SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>')
     tests, failures = read_junit(junit)
-    assert tests == 3
+    assert tests == 4
     assert [(f.test, f.stage, f.figure) for f in failures] == [
         ("tests/chaos/test_chaos_replicas.py::test_kill[redis]", "failed", "checks did not pass: delivery fail: 3 lost"),
-        ("tests/chaos/test_chaos_y.py::test_setup", "error", "StartError: r1 exited")]
+        ("tests/chaos/test_chaos_y.py::test_setup", "error", "StartError: r1 exited"),
+        ("tests.chaos.test_chaos_z", "collect", "SyntaxError: invalid syntax")]
     assert read_junit(tmp_path / "absent.xml") == (0, ())
     assert _first_line("\n\n  AssertionError:   two   spaces\nmore") == "two spaces"
+
+
+def test_the_verdict_comes_from_the_tests_not_from_pytests_exit_code():
+    """Under xdist, -x ends a caught run with exit code 2 ("interrupted"): still caught.
+    A module that does not import is no catch, and neither is a run that ran nothing."""
+    m = Mutant("x", DEFAULT_MUTANTS, "k", "b", ())
+    failed = Failure("tests/a.py::t", "failed", "3 lost")
+    assert judge(m, SuiteResult(2, 5, (failed,), 1.0, "")).result == CAUGHT
+    assert judge(m, SuiteResult(0, 5, (), 1.0, "")).result == MISSED
+    assert judge(m, SuiteResult(2, 0, (Failure("tests.a", "collect", "SyntaxError"),), 1.0, "")).result == NOT_JUDGED
+    assert judge(m, SuiteResult(0, 0, (), 1.0, "")).result == NOT_JUDGED
+    assert judge(m, SuiteResult(None, 3, (), 1.0, "")).reason == "stopped at the time limit"
